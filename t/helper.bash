@@ -1,0 +1,46 @@
+# Shared set-up for every bats file: load with `load helper`.
+#
+# Puts the built bin/ first on PATH, points BB_SHARE at the tree's share/,
+# and gives each test its own temp dir as cwd and $HOME, so tests never
+# touch the operator's ~/.bot-bottle or each other.
+
+BB_ROOT=${BB_ROOT:-$(cd "$BATS_TEST_DIRNAME/.." && pwd)}
+export BB_ROOT
+load '/usr/lib/bats/bats-support/load'
+load '/usr/lib/bats/bats-assert/load'
+
+PATH=$BB_ROOT/bin:$PATH
+export BB_SHARE=$BB_ROOT/share
+
+bb_setup() {
+	T=$BATS_TEST_TMPDIR
+	export HOME=$T/home XDG_STATE_HOME=$T/state XDG_RUNTIME_DIR=$T/run
+	export XDG_CACHE_HOME=$T/cache
+	mkdir -p "$HOME" "$XDG_STATE_HOME" "$XDG_CACHE_HOME"
+	mkdir -p -m 0700 "$XDG_RUNTIME_DIR"
+	cd "$T" || return 1
+}
+
+setup() {
+	bb_setup
+}
+
+# A free loopback TCP port (the kernel picks it).
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Wait up to $2 seconds (default 5) for a path or a port (host:port) to appear.
+wait_for() {
+	local what=$1 limit=${2:-5} i=0
+	while [ "$i" -lt $((limit * 20)) ]; do
+		case $what in
+		*:[0-9]*) (exec 3<>"/dev/tcp/${what%:*}/${what##*:}") 2>/dev/null && return 0 ;;
+		*) [ -e "$what" ] && return 0 ;;
+		esac
+		sleep 0.05
+		i=$((i + 1))
+	done
+	echo "timed out waiting for $what" >&2
+	return 1
+}
