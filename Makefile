@@ -69,6 +69,7 @@ $(LIB_A): $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(TOOLS): bin/%: $(BUILD)/tool/%.o $(LIB_A)
+	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
 
 # The bats suite.  BB_ROOT lets t/helper.bash find bin/ and share/.
