@@ -1,0 +1,85 @@
+/* bb-sidecar: supervise a bottle's sidecar daemons (bb-sidecar(8)). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemons.h"
+#include "err.h"
+#include "file.h"
+#include "proc.h"
+#include "supervisor.h"
+
+#define GRACE_DEFAULT_MS 5000
+#define GRACE_MAX_MS 300000
+
+static const char usage[] =
+	"usage: bb-sidecar [-hn] [-g grace] [-l logdir] [-p pidfile] "
+	"daemons-file\n";
+
+static int parse_grace(const char *s, int *ms)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0) || v * 1000 > GRACE_MAX_MS)
+		return -1;
+	*ms = (int)(v * 1000 + 0.5);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct bb_supervisor_opts o = {.grace_ms = GRACE_DEFAULT_MS};
+	struct bb_daemons ds;
+	struct bb_err err = {0};
+	int ch, check_only = 0, rc;
+
+	bb_prog_init(argv[0]);
+	bb_std_fds_ensure();
+	while ((ch = getopt(argc, argv, "hng:l:p:")) != -1) {
+		switch (ch) {
+		case 'h':
+			fputs(usage, stdout);
+			return BB_EXIT_OK;
+		case 'n':
+			check_only = 1;
+			break;
+		case 'g':
+			if (parse_grace(optarg, &o.grace_ms) < 0)
+				bb_failx(BB_EXIT_USAGE,
+					 "-g: must be a number of seconds "
+					 "from 0 to %d, not \"%s\"",
+					 GRACE_MAX_MS / 1000, optarg);
+			break;
+		case 'l':
+			o.logdir = optarg;
+			break;
+		case 'p':
+			o.pidfile = optarg;
+			break;
+		default:
+			fputs(usage, stderr);
+			return BB_EXIT_USAGE;
+		}
+	}
+	if (argc - optind != 1) {
+		fputs(usage, stderr);
+		return BB_EXIT_USAGE;
+	}
+	if (bb_daemons_load(argv[optind], &ds, &err) < 0)
+		bb_fail(&err, BB_EXIT_INPUT);
+	if (check_only) {
+		bb_daemons_free(&ds);
+		return BB_EXIT_OK;
+	}
+	if (o.logdir && bb_mkdir_p(o.logdir, 0700, &err) < 0) {
+		bb_daemons_free(&ds);
+		bb_fail(&err, BB_EXIT_INPUT);
+	}
+	rc = bb_supervisor_run(&ds, &o, &err);
+	bb_daemons_free(&ds);
+	if (rc < 0)
+		bb_fail(&err, BB_EXIT_INPUT);
+	return rc;
+}
