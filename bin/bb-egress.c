@@ -1,0 +1,140 @@
+/* bb-egress: the bottle's only way to the network.  See bb-egress(1). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ca.h"
+#include "egress.h"
+#include "json.h"
+#include "route.h"
+
+static const char usage_text[] =
+	"usage: bb-egress ca init DIR\n"
+	"       bb-egress routes [PLAN]\n"
+	"       bb-egress serve --routes FILE --ca-dir DIR [--listen ADDR]\n"
+	"           [--admin ADDR] [--audit FILE] [--pid-file FILE]\n"
+	"           [--token-file FILE] [--upstream-proxy URL]\n"
+	"           [--upstream-ca FILE] [--resolve HOST:PORT:ADDR]\n"
+	"       bb-egress -h\n";
+
+static _Noreturn void usage(int code)
+{
+	fputs(usage_text, code ? stderr : stdout);
+	exit(code);
+}
+
+static int cmd_ca(int argc, char **argv)
+{
+	struct bb_err err = {0};
+	int rc;
+
+	if (argc != 3 || strcmp(argv[1], "init") != 0)
+		usage(BB_EXIT_USAGE);
+	rc = bb_ca_init(argv[2], &err);
+	if (rc < 0)
+		bb_fail(&err, BB_EXIT_INPUT);
+	return 0;
+}
+
+static int cmd_routes(int argc, char **argv)
+{
+	struct bb_err err = {0};
+	json_t *plan, *routes;
+
+	if (argc > 2)
+		usage(BB_EXIT_USAGE);
+	plan = bb_json_load(argc == 2 ? argv[1] : "-", &err);
+	if (!plan)
+		bb_fail(&err, BB_EXIT_INPUT);
+	routes = bb_routes_from_plan(plan, &err);
+	json_decref(plan);
+	if (!routes) {
+		bb_err_prefix(&err, argc == 2 ? argv[1] : "<stdin>", ": ");
+		bb_fail(&err, BB_EXIT_INPUT);
+	}
+	bb_json_dump(stdout, routes);
+	json_decref(routes);
+	return 0;
+}
+
+enum { O_ROUTES = 256, O_CA_DIR, O_LISTEN, O_ADMIN, O_AUDIT, O_PID,
+       O_TOKENS, O_PROXY, O_UPCA, O_RESOLVE };
+
+static const struct option serve_opts[] = {
+	{"routes", required_argument, NULL, O_ROUTES},
+	{"ca-dir", required_argument, NULL, O_CA_DIR},
+	{"listen", required_argument, NULL, O_LISTEN},
+	{"admin", required_argument, NULL, O_ADMIN},
+	{"audit", required_argument, NULL, O_AUDIT},
+	{"pid-file", required_argument, NULL, O_PID},
+	{"token-file", required_argument, NULL, O_TOKENS},
+	{"upstream-proxy", required_argument, NULL, O_PROXY},
+	{"upstream-ca", required_argument, NULL, O_UPCA},
+	{"resolve", required_argument, NULL, O_RESOLVE},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+static int cmd_serve(int argc, char **argv)
+{
+	static const char *listen[16];
+	static struct bb_resolve resolve[16];
+	struct bb_egress_cfg cfg = {.listen = listen, .resolve = resolve};
+	struct bb_tokens tokens = {0};
+	struct bb_err err = {0};
+	int c;
+
+	/* Take the tokens first, before anything can copy the environment. */
+	if (bb_egress_take_env_tokens(&tokens, &err) < 0)
+		bb_fail(&err, BB_EXIT_INPUT);
+	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+		switch (c) {
+		case O_ROUTES: cfg.routes_path = optarg; break;
+		case O_CA_DIR: cfg.ca_dir = optarg; break;
+		case O_ADMIN: cfg.admin = optarg; break;
+		case O_AUDIT: cfg.audit = optarg; break;
+		case O_PID: cfg.pid_file = optarg; break;
+		case O_TOKENS: cfg.token_file = optarg; break;
+		case O_PROXY: cfg.upstream_proxy = optarg; break;
+		case O_UPCA: cfg.upstream_ca = optarg; break;
+		case O_LISTEN:
+			if (cfg.nlisten >= 16)
+				bb_failx(BB_EXIT_USAGE, "--listen: at most 16");
+			listen[cfg.nlisten++] = optarg;
+			break;
+		case O_RESOLVE:
+			if (cfg.nresolve >= 16 ||
+			    bb_resolve_parse(optarg, &resolve[cfg.nresolve]) < 0)
+				bb_failx(BB_EXIT_USAGE,
+					 "--resolve: expected HOST:PORT:ADDR (at most 16)");
+			cfg.nresolve++;
+			break;
+		case 'h': usage(0);
+		default: usage(BB_EXIT_USAGE);
+		}
+	}
+	if (optind != argc || !cfg.routes_path || !cfg.ca_dir)
+		usage(BB_EXIT_USAGE);
+	if (cfg.nlisten == 0)
+		listen[cfg.nlisten++] = "127.0.0.1:9099";
+	if (bb_egress_serve(&cfg, &tokens, &err) < 0)
+		bb_fail(&err, BB_EXIT_INPUT);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	bb_prog_init(argv[0]);
+	if (argc < 2)
+		usage(BB_EXIT_USAGE);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		usage(0);
+	if (strcmp(argv[1], "ca") == 0)
+		return cmd_ca(argc - 1, argv + 1);
+	if (strcmp(argv[1], "routes") == 0)
+		return cmd_routes(argc - 1, argv + 1);
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 1, argv + 1);
+	usage(BB_EXIT_USAGE);
+}
