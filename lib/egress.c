@@ -1006,18 +1006,26 @@ static void up_write(struct bufferevent *bev, void *arg)
 	}
 }
 
-static const char *up_error(void)
+static const char *up_error(struct bufferevent *bev)
 {
-	static char buf[200];
-	unsigned long e = bufferevent_get_openssl_error(NULL);
+	static char buf[300];
+	unsigned long e, last = 0;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	int se = EVUTIL_SOCKET_ERROR();
+	long vr;
 
-	(void)e;
-	if ((e = ERR_peek_last_error())) {
+	while ((e = bufferevent_get_openssl_error(bev)))
+		last = e;
+	ERR_clear_error();
+	if (ssl && (vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
+		snprintf(buf, sizeof(buf),
+			 "upstream TLS failed: certificate verify failed (%s)",
+			 X509_verify_cert_error_string(vr));
+	} else if (last) {
+		const char *r = ERR_reason_error_string(last);
+
 		snprintf(buf, sizeof(buf), "upstream TLS failed: %s",
-			 ERR_reason_error_string(e) ? ERR_reason_error_string(e)
-						    : "error");
-		ERR_clear_error();
+			 r ? r : "handshake error");
 	} else {
 		snprintf(buf, sizeof(buf), "upstream connection failed: %s",
 			 se ? evutil_socket_error_to_string(se) : "closed");
@@ -1030,7 +1038,6 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 	struct conn *c = arg;
 	struct upstream *u = c->up;
 	const char *reason = NULL;
-	unsigned long e;
 	int one = 1;
 
 	if (!u || u->bev != bev)
@@ -1064,12 +1071,10 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 		conn_free(c);
 		return;
 	}
-	while ((e = bufferevent_get_openssl_error(bev)))
-		ERR_put_error(ERR_GET_LIB(e), 0, ERR_GET_REASON(e), "", 0);
 	if (what & BEV_EVENT_TIMEOUT)
 		refuse(c, 502, "upstream timed out");
 	else if (what & BEV_EVENT_ERROR)
-		refuse(c, 502, up_error());
+		refuse(c, 502, up_error(bev));
 	else
 		refuse(c, 502, "upstream closed the connection");
 }

@@ -215,6 +215,8 @@ int bb_http_request_head(http_parser *p, struct bb_http_msg *msg,
 	memset(h, 0, sizeof(*h));
 	memset(msg, 0, sizeof(*msg));
 	http_parser_init(p, HTTP_REQUEST);
+	/* Refused below with a clearer reason. */
+	p->allow_chunked_length = 1;
 	p->data = &c;
 	n = http_parser_execute(p, &head_settings, buf, len);
 	if (c.oom) {
@@ -223,7 +225,9 @@ int bb_http_request_head(http_parser *p, struct bb_http_msg *msg,
 	}
 	if (!msg->headers_done ||
 	    (HTTP_PARSER_ERRNO(p) != HPE_OK && HTTP_PARSER_ERRNO(p) != HPE_PAUSED)) {
-		*reason = HTTP_PARSER_ERRNO(p) != HPE_OK
+		*reason = smuggling_shape(buf, len, h);
+		if (!*reason)
+			*reason = HTTP_PARSER_ERRNO(p) != HPE_OK
 				  ? http_errno_description(HTTP_PARSER_ERRNO(p))
 				  : "incomplete request head";
 		return 400;

@@ -574,7 +574,12 @@ static int plan_route(const json_t *pr, const char *where, json_t *routes,
 	}
 	if (paths && json_array_size(paths) > 0)
 		json_object_set(o, "path_allowlist", paths);
-	if ((scheme && *scheme) || (env && *env)) {
+	if (!(scheme && *scheme) != !(env && *env)) {
+		json_decref(o);
+		return bb_errf(err, where,
+			       "auth_scheme and token_env must be both present or both absent");
+	}
+	if (scheme && *scheme) {
 		json_object_set_new(o, "auth_scheme", json_string(scheme ? scheme : ""));
 		json_object_set_new(o, "token_env", json_string(env ? env : ""));
 	}

@@ -60,3 +60,60 @@ NGX
 	echo $! >"$d/nginx.ppid"
 	wait_for "127.0.0.1:$port"
 }
+
+# The routes most tests use: up.test authenticated with a path allowlist,
+# other.test open, empty.test authenticated with a slot never filled.
+egress_routes() {
+	cat >"${1:-routes.json}" <<'JSON'
+{"version": 1, "routes": [
+  {"host": "up.test", "path_allowlist": ["/v1/", "/echo", "/up/", "/sse"],
+   "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0"},
+  {"host": "other.test"},
+  {"host": "empty.test", "auth_scheme": "token", "token_env": "EGRESS_TOKEN_1"}
+]}
+JSON
+	chmod 600 "${1:-routes.json}"
+}
+
+TOKEN=tok-SECRET-4242-value
+
+# Start bb-egress on a free port ($EP) with the test routes and CA; extra
+# arguments go to serve.  Sets EGRESS_PID.
+egress_start() {
+	[ -e ca/ca.pem ] || bb-egress ca init ca
+	[ -e routes.json ] || egress_routes
+	EP=$(free_port)
+	EGRESS_TOKEN_0=$TOKEN EGRESS_TOKEN_1= bb-egress serve --routes routes.json \
+		--ca-dir ca --listen "127.0.0.1:$EP" --admin "unix:$PWD/admin.sock" \
+		--audit audit.log --pid-file egress.pid --upstream-ca "$CERTS/tca.pem" \
+		--resolve "up.test:$NP:127.0.0.1" --resolve "other.test:$NP:127.0.0.1" \
+		--resolve "empty.test:$NP:127.0.0.1" "$@" 2>egress.err &
+	EGRESS_PID=$!
+	wait_for "127.0.0.1:$EP"
+}
+
+egress_stop() {
+	if [ -n "${EGRESS_PID:-}" ]; then
+		kill "$EGRESS_PID" 2>/dev/null || true
+		wait "$EGRESS_PID" 2>/dev/null || true
+		EGRESS_PID=
+	fi
+}
+
+# curl through the proxy, trusting only the bottle CA.
+pcurl() {
+	curl -sS --proxy "http://127.0.0.1:$EP" --cacert ca/ca.pem "$@"
+}
+
+nginx_setup_file() {
+	CERTS=$BATS_FILE_TMPDIR/certs
+	NP=$(free_port)
+	export CERTS NP
+	egress_make_certs "$CERTS"
+	egress_start_nginx "$CERTS" "$NP"
+}
+
+nginx_teardown_file() {
+	[ -e "$CERTS/nginx.ppid" ] && kill "$(cat "$CERTS/nginx.ppid")" 2>/dev/null
+	true
+}
