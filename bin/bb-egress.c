@@ -12,10 +12,10 @@
 static const char usage_text[] =
 	"usage: bb-egress ca init DIR\n"
 	"       bb-egress routes [PLAN]\n"
-	"       bb-egress serve --routes FILE --ca-dir DIR [--listen ADDR]\n"
-	"           [--admin ADDR] [--audit FILE] [--pid-file FILE]\n"
-	"           [--token-file FILE] [--upstream-proxy URL]\n"
-	"           [--upstream-ca FILE] [--resolve HOST:PORT:ADDR]\n"
+	"       bb-egress serve --routes FILE --ca-dir DIR [--listen ADDR]"
+	" [--admin ADDR] [--audit FILE] [--pid-file FILE]"
+	" [--token-file FILE] [--upstream-proxy URL]"
+	" [--upstream-ca FILE] [--resolve HOST:PORT:ADDR]\n"
 	"       bb-egress -h\n";
 
 static _Noreturn void usage(int code)

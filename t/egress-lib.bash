@@ -92,11 +92,19 @@ egress_start() {
 	wait_for "127.0.0.1:$EP"
 }
 
+# Stop bb-egress with SIGTERM: it must exit 0, and clean under the
+# sanitizers (their reports go to egress.err).
 egress_stop() {
+	local rc=0
 	if [ -n "${EGRESS_PID:-}" ]; then
 		kill "$EGRESS_PID" 2>/dev/null || true
-		wait "$EGRESS_PID" 2>/dev/null || true
+		wait "$EGRESS_PID" 2>/dev/null || rc=$?
 		EGRESS_PID=
+		if grep -q 'Sanitizer' egress.err 2>/dev/null; then
+			cat egress.err >&2
+			return 1
+		fi
+		[ "$rc" = 0 ] || { echo "bb-egress exited $rc" >&2; cat egress.err >&2; return 1; }
 	fi
 }
 
