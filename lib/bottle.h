@@ -1,0 +1,55 @@
+/* bottle: what a backend needs to run an agent in a bottle, and the
+ * backends that run it (ns: bubblewrap; podman/docker). */
+#ifndef BB_BOTTLE_H
+#define BB_BOTTLE_H
+
+#include <sys/types.h>
+
+#include "err.h"
+#include "child.h"
+
+#define BB_GUEST_HOME "/home/node"
+#define BB_GUEST_USER "node"
+#define BB_GUEST_UID 1000
+#define BB_GUEST_RUN "/run/bb"
+#define BB_GUEST_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+#define BB_MAX_RELAYS 4
+
+/* A sidecar socket relayed to 127.0.0.1:port inside the bottle. */
+struct bb_relay_port {
+	int port;
+	const char *sock; /* file name in the runtime dir: "egress.sock" */
+};
+
+struct bb_bottle {
+	const char *slug;
+	const char *home;     /* host dir mounted as the guest home */
+	const char *guestdir; /* host dir of generated guest files (passwd...) */
+	const char *rundir;   /* host dir of the sidecar sockets */
+	const char *relay;    /* host path of bb-relay */
+	const char *workdir;  /* guest cwd */
+	struct bb_relay_port relays[BB_MAX_RELAYS];
+	int nrelays;
+	struct bb_strv env;   /* the agent's whole environment */
+	char *const *argv;    /* the agent command */
+};
+
+/* Write passwd, group, hosts and the CA bundle (system bundle plus
+ * ca_cert, when given) into b->guestdir. */
+int bb_bottle_guest_files(const struct bb_bottle *b, const char *ca_cert,
+			  struct bb_err *err);
+
+/* Start the bottle; the agent inherits our stdin/stdout/stderr.
+ * Returns the pid to wait for and to kill at teardown. */
+pid_t bb_ns_start(const struct bb_bottle *b, struct bb_err *err);
+/* Why the ns backend cannot run here, or NULL when it can. */
+const char *bb_ns_check(void);
+
+/* podman or docker (engine names the CLI). */
+pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
+		      const char *envfile, struct bb_err *err);
+const char *bb_podman_check(const char *engine);
+/* Remove the bottle's container if it is still there. */
+void bb_podman_remove(const char *engine, const char *slug);
+
+#endif

@@ -1,0 +1,225 @@
+/* The ns backend: bubblewrap with every namespace unshared, loopback-only
+ * network, system directories read-only and the sidecars reachable only
+ * through bb-relay. */
+#include "bottle.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "file.h"
+
+#define BWRAP "/usr/bin/bwrap"
+
+/* Files of /etc the agent may see.  bb-up usually runs as root and the
+ * guest uid maps to it, so DAC would not stop the agent from reading a
+ * root-only file: only world-readable entries are bound (see
+ * bind_if_public), and nothing holding host secrets is listed. */
+static const char *const etc_public[] = {
+	"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
+	"/etc/ld.so.conf.d", "/etc/nsswitch.conf", "/etc/localtime",
+	"/etc/timezone", "/etc/protocols", "/etc/services", "/etc/mime.types",
+	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/etc/ca-certificates.conf",
+	"/etc/gitconfig", "/etc/profile", "/etc/bash.bashrc", "/etc/inputrc",
+	"/etc/terminfo", "/etc/debian_version", "/etc/os-release",
+	NULL,
+};
+
+static const char *const usr_links[] = {
+	"bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL,
+};
+
+static void bind_if_public(struct bb_strv *a, const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISLNK(st.st_mode)) {
+		char target[4096];
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+		if (n <= 0)
+			return;
+		target[n] = '\0';
+		bb_strv_push(a, "--symlink");
+		bb_strv_push(a, target);
+		bb_strv_push(a, path);
+		return;
+	}
+	if (!(st.st_mode & S_IROTH))
+		return;
+	bb_strv_push(a, "--ro-bind");
+	bb_strv_push(a, path);
+	bb_strv_push(a, path);
+}
+
+static void root_dirs(struct bb_strv *a)
+{
+	char p[64];
+
+	bb_strv_push(a, "--ro-bind");
+	bb_strv_push(a, "/usr");
+	bb_strv_push(a, "/usr");
+	for (int i = 0; usr_links[i]; i++) {
+		snprintf(p, sizeof(p), "/%s", usr_links[i]);
+		bind_if_public(a, p);
+	}
+	for (int i = 0; etc_public[i]; i++)
+		bind_if_public(a, etc_public[i]);
+}
+
+static void guest_file(struct bb_strv *a, const struct bb_bottle *b,
+		       const char *name, const char *dest)
+{
+	bb_strv_push(a, "--ro-bind");
+	bb_strv_pushf(a, "%s/%s", b->guestdir, name);
+	bb_strv_push(a, dest);
+}
+
+static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd)
+{
+	bb_strv_push(a, BWRAP);
+	bb_strv_push(a, "--unshare-all"); /* user pid mount net ipc uts cgroup */
+	bb_strv_push(a, "--die-with-parent");
+	bb_strv_push(a, "--new-session");
+	bb_strv_push(a, "--clearenv");
+	bb_strv_pushf(a, "--uid");
+	bb_strv_pushf(a, "%d", BB_GUEST_UID);
+	bb_strv_pushf(a, "--gid");
+	bb_strv_pushf(a, "%d", BB_GUEST_UID);
+	bb_strv_push(a, "--hostname");
+	bb_strv_push(a, b->slug);
+	root_dirs(a);
+	guest_file(a, b, "passwd", "/etc/passwd");
+	guest_file(a, b, "group", "/etc/group");
+	guest_file(a, b, "hosts", "/etc/hosts");
+	guest_file(a, b, "ca-certificates.crt", BB_GUEST_CA_BUNDLE);
+	bb_strv_push(a, "--proc");
+	bb_strv_push(a, "/proc");
+	bb_strv_push(a, "--dev");
+	bb_strv_push(a, "/dev");
+	bb_strv_push(a, "--tmpfs");
+	bb_strv_push(a, "/tmp");
+	bb_strv_push(a, "--tmpfs");
+	bb_strv_push(a, "/var/tmp");
+	bb_strv_push(a, "--bind");
+	bb_strv_push(a, b->home);
+	bb_strv_push(a, BB_GUEST_HOME);
+	bb_strv_push(a, "--ro-bind");
+	bb_strv_push(a, b->relay);
+	bb_strv_push(a, BB_GUEST_RUN "/bb-relay");
+	for (int i = 0; i < b->nrelays; i++) {
+		bb_strv_push(a, "--bind");
+		bb_strv_pushf(a, "%s/%s", b->rundir, b->relays[i].sock);
+		bb_strv_pushf(a, BB_GUEST_RUN "/%s", b->relays[i].sock);
+	}
+	bb_strv_push(a, "--remount-ro");
+	bb_strv_push(a, "/");
+	bb_strv_push(a, "--chdir");
+	bb_strv_push(a, b->workdir);
+	bb_strv_push(a, "--");
+	bb_strv_push(a, BB_GUEST_RUN "/bb-relay");
+	bb_strv_push(a, "-e");
+	bb_strv_pushf(a, "%d", envfd);
+	for (int i = 0; i < b->nrelays; i++) {
+		bb_strv_push(a, "-l");
+		bb_strv_pushf(a, "%d:" BB_GUEST_RUN "/%s", b->relays[i].port,
+			      b->relays[i].sock);
+	}
+	bb_strv_push(a, "--");
+	for (char *const *p = b->argv; *p; p++)
+		bb_strv_push(a, *p);
+}
+
+/* The agent's environment travels in an anonymous memory file, never on
+ * an argv the host process table shows. */
+static int env_memfd(const struct bb_strv *env, struct bb_err *err)
+{
+	int fd = memfd_create("bb-agent-env", 0);
+
+	if (fd < 0)
+		return bb_errf(err, "agent environment", "memfd_create: %s",
+			       strerror(errno));
+	for (size_t i = 0; i < env->n; i++) {
+		const char *s = env->v[i];
+		size_t len = strlen(s) + 1, off = 0;
+
+		while (off < len) {
+			ssize_t w = write(fd, s + off, len - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				close(fd);
+				return bb_errf(err, "agent environment",
+					       "write: %s", strerror(errno));
+			}
+			off += (size_t)w;
+		}
+	}
+	lseek(fd, 0, SEEK_SET);
+	return fd;
+}
+
+pid_t bb_ns_start(const struct bb_bottle *b, struct bb_err *err)
+{
+	struct bb_strv a = {0}, env = {0};
+	struct bb_child sp;
+	int envfd = env_memfd(&b->env, err);
+	pid_t pid;
+
+	if (envfd < 0)
+		return -1;
+	bwrap_argv(&a, b, envfd);
+	bb_strv_push(&env, "PATH=/usr/bin:/bin");
+	bb_child_init(&sp, a.v);
+	sp.envp = env.v;
+	sp.keep = &envfd;
+	sp.nkeep = 1;
+	pid = bb_child_start(&sp, err);
+	close(envfd);
+	bb_strv_free(&a);
+	bb_strv_free(&env);
+	return pid;
+}
+
+const char *bb_ns_check(void)
+{
+	static char why[256];
+	char *argv[] = {BWRAP, "--unshare-all", "--ro-bind", "/usr", "/usr",
+			"--symlink", "usr/bin", "/bin", "--symlink", "usr/lib", "/lib",
+			"--symlink", "usr/lib64", "/lib64", "--", "/usr/bin/true",
+			NULL};
+	char *env[] = {"PATH=/usr/bin:/bin", NULL};
+	struct bb_child sp;
+	struct bb_err err = {0};
+	int devnull, code;
+	pid_t pid;
+
+	if (access(BWRAP, X_OK) != 0)
+		return BWRAP " not found (install bubblewrap)";
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	bb_child_init(&sp, argv);
+	sp.envp = env;
+	sp.fd_in = sp.fd_out = sp.fd_err = devnull;
+	pid = bb_child_start(&sp, &err);
+	if (devnull >= 0)
+		close(devnull);
+	if (pid < 0) {
+		snprintf(why, sizeof(why), "%s", err.what);
+		return why;
+	}
+	code = bb_wait_exit(pid);
+	if (code == 0)
+		return NULL;
+	snprintf(why, sizeof(why),
+		 "bwrap --unshare-all failed (exit %d): user namespaces may be "
+		 "disabled (kernel.unprivileged_userns_clone)", code);
+	return why;
+}
