@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "file.h"
@@ -145,18 +146,30 @@ static size_t edit_distance(const char *a, const char *b)
 	return d[n][m];
 }
 
+static int is_prefix(const char *pre, const char *s)
+{
+	return strncasecmp(pre, s, strlen(pre)) == 0;
+}
+
+/* A typo is a few edits away (a third of the word), or a truncation or
+ * extension of a known key ("path" for path_allowlist). */
 const char *bb_did_you_mean(const char *word, const char *const *cands)
 {
-	size_t best = 99, limit = strlen(word) <= 3 ? 1 : 2;
+	size_t n = strlen(word), best = 99, limit = n / 3 ? n / 3 : 1;
 	const char *pick = NULL;
 
-	for (; cands && *cands; cands++) {
-		size_t d = edit_distance(word, *cands);
+	for (const char *const *c = cands; c && *c; c++) {
+		size_t d = edit_distance(word, *c);
 
 		if (d < best)
-			best = d, pick = *cands;
+			best = d, pick = *c;
 	}
-	return best <= limit ? pick : NULL;
+	if (best <= limit)
+		return pick;
+	for (const char *const *c = cands; n >= 3 && c && *c; c++)
+		if (strlen(*c) >= 3 && (is_prefix(word, *c) || is_prefix(*c, word)))
+			return *c;
+	return NULL;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -333,14 +333,18 @@ static int blob_names_type(const char *b64, size_t n, const char *type,
 int bb_ssh_host_key_canon(const char *line, char *out, size_t outsz,
 			  char *why, size_t whysz)
 {
-	const char *type = line, *b64, *end;
+	const char *type = line, *b64;
 	size_t tn, bn;
 
+	for (const char *p = line; *p; p++)
+		if (((unsigned char)*p < ' ' && *p != '\t') || *p == 0x7f) {
+			snprintf(why, whysz, "must be a single line");
+			return -1;
+		}
 	tn = strcspn(type, " \t");
 	b64 = type + tn;
 	b64 += strspn(b64, " \t");
 	bn = strcspn(b64, " \t");
-	end = b64 + bn;
 	if (!known_type(type, tn)) {
 		if (bn && known_type(b64, bn))
 			snprintf(why, whysz, "must start with the key type; "
@@ -356,11 +360,6 @@ int bb_ssh_host_key_canon(const char *line, char *out, size_t outsz,
 					     "sk-ecdsa-sha2-nistp256@openssh.com");
 		return -1;
 	}
-	for (const char *p = end; *p; p++)
-		if ((unsigned char)*p < ' ' || *p == 0x7f) {
-			snprintf(why, whysz, "must be a single line");
-			return -1;
-		}
 	if (!blob_names_type(b64, bn, type, tn)) {
 		snprintf(why, whysz, "key data is not a base64 '%.*s' key",
 			 (int)tn, type);
