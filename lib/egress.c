@@ -279,7 +279,7 @@ static void send_json(struct conn *c, int status, const char *tag,
 {
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	char *s = tag ? json_dumps(body, JSON_COMPACT) : bb_json_string(body);
-	size_t n = s ? strlen(s) : 0;
+	size_t n = s ? strlen(s) : 0, before = evbuffer_get_length(out);
 
 	evbuffer_add_printf(out,
 			    "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
@@ -291,7 +291,7 @@ static void send_json(struct conn *c, int status, const char *tag,
 		evbuffer_add(out, s, n);
 	if (tag)
 		evbuffer_add(out, "\n", 1);
-	c->bytes_out += n + 1;
+	c->bytes_out += evbuffer_get_length(out) - before;
 	free(s);
 	json_decref(body);
 	c->st = C_CLOSING;
@@ -327,8 +327,8 @@ static void refuse(struct conn *c, int status, const char *reason)
 	body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "error", error, "host",
 			 c->host, "path", c->path, "reason", reason, "hint",
 			 hint);
-	audit(c, status == 403 ? "deny" : "error", status, reason);
 	send_json(c, status, tag, body);
+	audit(c, status == 403 ? "deny" : "error", status, reason);
 }
 
 /* ---- upstream ----------------------------------------------------- */

@@ -10,7 +10,7 @@ egress_make_certs() {
 		-addext basicConstraints=critical,CA:TRUE 2>/dev/null
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$d/srv.key" -out "$d/srv.csr" -subj /CN=up.test 2>/dev/null
-	printf 'subjectAltName=DNS:up.test,DNS:other.test\n' >"$d/ext"
+	printf 'subjectAltName=DNS:up.test,DNS:other.test,DNS:empty.test\n' >"$d/ext"
 	openssl x509 -req -in "$d/srv.csr" -CA "$d/tca.pem" -CAkey "$d/tca.key" \
 		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/srv.pem" 2>/dev/null
 }
@@ -124,4 +124,47 @@ nginx_setup_file() {
 nginx_teardown_file() {
 	[ -e "$CERTS/nginx.ppid" ] && kill "$(cat "$CERTS/nginx.ppid")" 2>/dev/null
 	true
+}
+
+# A Python HTTPS upstream on 127.0.0.1:$2 for what nginx cannot do: /sse
+# sends three server-sent events one second apart, chunked.
+egress_start_sse() {
+	local d=$1 port=$2
+	cat >"$d/sse.py" <<'PY'
+import http.server, ssl, sys, time
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(1, 4):
+            ev = ("data: event %d\n\n" % i).encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(ev), ev))
+            self.wfile.flush()
+            if i < 3:
+                time.sleep(1)
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+s = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+s.serve_forever()
+PY
+	python3 "$d/sse.py" "$port" "$d/srv.pem" "$d/srv.key" 2>/dev/null &
+	echo $! >"$d/sse.pid"
+	wait_for "127.0.0.1:$port"
+}
+
+egress_stop_sse() {
+	[ -e "$1/sse.pid" ] && kill "$(cat "$1/sse.pid")" 2>/dev/null
+	true
+}
+
+# Peak resident memory of a process, in KiB.
+vmhwm() {
+	awk '/^VmHWM/ {print $2}' "/proc/$1/status"
 }
