@@ -724,7 +724,20 @@ static int skills(struct ctx *c, const json_t *manifest, const char *dir,
 	const char *mhome = str(manifest, "home");
 	json_t *item, *s = json_array();
 	size_t i;
-	char f[64];
+	char f[64], home[PATH_MAX];
+
+	/* The -a form has no "home": bottles live in <home>/bottles/. */
+	if (!*mhome) {
+		const char *src = str(c->bottle, "source");
+		const char *cut = NULL;
+
+		for (const char *p = src; (p = strstr(p, "/bottles/")); p++)
+			cut = p;
+
+		snprintf(home, sizeof(home), "%.*s",
+			 cut ? (int)(cut - src) : 0, src);
+		mhome = home;
+	}
 
 	if (want(c, list, JSON_ARRAY, "skills", "an array") < 0)
 		goto fail;
@@ -807,7 +820,9 @@ static int provider_and_env(struct ctx *c, const json_t *manifest)
 		 "an object") < 0)
 		return -1;
 	if (bb_provider_plan(&pc, &po, c->err) < 0) {
-		bb_err_prefix(c->err, c->where, ".");
+		/* Field errors are the bottle's; host-credential ones are not. */
+		if (!strncmp(c->err->where, "agent_provider", 14))
+			bb_err_prefix(c->err, c->where, ".");
 		return -1;
 	}
 	if (env(c, po.env, &e) < 0)
