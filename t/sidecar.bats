@@ -90,7 +90,7 @@ teardown() {
 @test "usage: -h, bad options and a missing file argument" {
 	run bb-sidecar -h
 	assert_success
-	assert_output 'usage: bb-sidecar [-hn] [-g grace] [-l logdir] [-p pidfile] daemons-file'
+	assert_output 'usage: bb-sidecar [-dhn] [-g grace] [-l logdir] [-p pidfile] daemons-file'
 	run bb-sidecar
 	assert_failure 2
 	run bb-sidecar -x f
@@ -403,4 +403,22 @@ PATH=$PATH"
 	pid=$(printf '%s\n' "$output" | sed -n 's/^bb-sidecar: started egress (pid \([0-9]*\))$/\1/p')
 	[ -n "$pid" ] && ! alive "$pid"
 	[ ! -e sc.pid ]
+}
+
+@test "-d: the daemons go down when the supervisor's parent is killed" {
+	daemons_file "$(daemon egress)" "$(daemon pipelock)"
+	sh -c 'bb-sidecar -d -g 0.5 -l logs -p sc.pid daemons.json 2> sup.err & wait' 3>&- &
+	parent=$!
+	wait_for sc.pid
+	wait_for egress.pid
+	wait_for pipelock.pid
+	SV=$(cat sc.pid)
+	kill -KILL "$parent"
+	wait_text sup.err 'shutting down (SIGTERM); forwarding SIGTERM'
+	wait_text sup.err 'all daemons have exited; exit status 0'
+	[ "$(cat egress.sig)" = TERM ] && [ "$(cat pipelock.sig)" = TERM ]
+	i=0
+	while alive "$SV" && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+	! alive "$SV"
+	SV=
 }
