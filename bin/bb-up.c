@@ -15,7 +15,7 @@
 #include "up.h"
 
 #define USAGE \
-	"usage: bb-up [-ny] [-b backend] [-C dir] [-p plan] [-N] agent [-- command [arg ...]]\n" \
+	"usage: bb-up [-ny] [-b backend] [-C dir] [-p plan] [-N] [-E egress-arg] ... agent [-- command [arg ...]]\n" \
 	"       bb-up resume [-y] [-N] slug [-- command [arg ...]]\n" \
 	"       bb-up ls [-j]\n" \
 	"       bb-up down slug\n" \
@@ -34,10 +34,22 @@ static const struct option long_opts[] = {
 	{"plan", required_argument, NULL, 'p'},
 	{"no-sidecars", no_argument, NULL, 'N'},
 	{"json", no_argument, NULL, 'j'},
+	{"egress-arg", required_argument, NULL, 'E'},
 	{"yes", no_argument, NULL, 'y'},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
+
+static void add_egress_arg(struct bb_up_opts *o, char *arg)
+{
+	static char *args[33];
+	static int n;
+
+	if (n == 32)
+		bb_failx(2, "-E: at most 32 arguments");
+	args[n++] = arg;
+	o->egress_args = args;
+}
 
 /* Options up to the agent or slug operand, "--" then the command. */
 static int parse(int argc, char **argv, struct bb_up_opts *o, int *json,
@@ -56,6 +68,7 @@ static int parse(int argc, char **argv, struct bb_up_opts *o, int *json,
 		case 'N': o->no_sidecars = 1; break;
 		case 'j': *json = 1; break;
 		case 'y': o->yes = 1; break;
+		case 'E': add_egress_arg(o, optarg); break;
 		default: usage(stderr, 2);
 		}
 	}
@@ -234,7 +247,7 @@ int main(int argc, char **argv)
 		return cmd_resume(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "doctor"))
 		return cmd_doctor(argc - 1, argv + 1);
-	i = parse(argc, argv, &o, &json, "+hnyb:C:p:N");
+	i = parse(argc, argv, &o, &json, "+hnyb:C:p:NE:");
 	operand_then_cmd(argc, argv, i, &o.agent, &o);
 	return exit_of(bb_up_launch(&o, &err), &err);
 }

@@ -41,7 +41,11 @@ int bb_bottle_guest_files(const struct bb_bottle *b, const char *ca_cert,
 
 /* Start the bottle; the agent inherits our stdin/stdout/stderr.
  * Returns the pid to wait for and to kill at teardown. */
-pid_t bb_ns_start(const struct bb_bottle *b, struct bb_err *err);
+pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err);
+/* The host pid of the bottle's first process (its pid 1), read from
+ * bwrap's info descriptor; 0 if unknown.  Killing it empties the pid
+ * namespace. */
+pid_t bb_ns_inner_pid(int infofd);
 /* Why the ns backend cannot run here, or NULL when it can. */
 const char *bb_ns_check(void);
 

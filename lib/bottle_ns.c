@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "file.h"
+#include "json.h"
 
 #define BWRAP "/usr/bin/bwrap"
 
@@ -82,9 +84,12 @@ static void guest_file(struct bb_strv *a, const struct bb_bottle *b,
 	bb_strv_push(a, dest);
 }
 
-static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd)
+static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd,
+		       int infofd)
 {
 	bb_strv_push(a, BWRAP);
+	bb_strv_push(a, "--info-fd");
+	bb_strv_pushf(a, "%d", infofd);
 	bb_strv_push(a, "--unshare-all"); /* user pid mount net ipc uts cgroup */
 	bb_strv_push(a, "--die-with-parent");
 	bb_strv_push(a, "--new-session");
@@ -167,23 +172,34 @@ static int env_memfd(const struct bb_strv *env, struct bb_err *err)
 	return fd;
 }
 
-pid_t bb_ns_start(const struct bb_bottle *b, struct bb_err *err)
+pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err)
 {
 	struct bb_strv a = {0}, env = {0};
 	struct bb_child sp;
-	int envfd = env_memfd(&b->env, err);
+	int envfd = env_memfd(&b->env, err), info[2], keep[2];
 	pid_t pid;
 
 	if (envfd < 0)
 		return -1;
-	bwrap_argv(&a, b, envfd);
+	if (pipe2(info, O_CLOEXEC) < 0) {
+		close(envfd);
+		return bb_errf(err, "bwrap", "pipe: %s", strerror(errno));
+	}
+	keep[0] = envfd;
+	keep[1] = info[1];
+	bwrap_argv(&a, b, envfd, info[1]);
 	bb_strv_push(&env, "PATH=/usr/bin:/bin");
 	bb_child_init(&sp, a.v);
 	sp.envp = env.v;
-	sp.keep = &envfd;
-	sp.nkeep = 1;
+	sp.keep = keep;
+	sp.nkeep = 2;
 	pid = bb_child_start(&sp, err);
 	close(envfd);
+	close(info[1]);
+	if (pid < 0)
+		close(info[0]);
+	else
+		*infofd = info[0];
 	bb_strv_free(&a);
 	bb_strv_free(&env);
 	return pid;
@@ -222,4 +238,31 @@ const char *bb_ns_check(void)
 		 "bwrap --unshare-all failed (exit %d): user namespaces may be "
 		 "disabled (kernel.unprivileged_userns_clone)", code);
 	return why;
+}
+
+pid_t bb_ns_inner_pid(int infofd)
+{
+	char buf[512];
+	struct pollfd p = {infofd, POLLIN, 0};
+	struct bb_err err = {0};
+	size_t len = 0;
+	json_t *info;
+	pid_t pid = 0;
+
+	/* bwrap writes {"child-pid": N} once the namespace's first process
+	 * exists; after that the pipe only closes. */
+	while (len < sizeof(buf) - 1 && poll(&p, 1, 500) > 0) {
+		ssize_t r = read(infofd, buf + len, sizeof(buf) - 1 - len);
+
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		if (memchr(buf, '}', len))
+			break;
+	}
+	info = bb_json_parse(buf, len, "bwrap --info-fd", &err);
+	if (info)
+		pid = (pid_t)json_integer_value(json_object_get(info, "child-pid"));
+	json_decref(info);
+	return pid;
 }

@@ -5,7 +5,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
+#include <termios.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -38,6 +40,8 @@ struct launch {
 	char *state, *run, *home, *guestdir, *envfile, *relay_path;
 	char *cwd; /* --cwd made absolute */
 	pid_t sidecar, agent;
+	pid_t inner;   /* ns: the bottle's pid 1, as seen from the host */
+	int infofd;
 	struct bb_bottle b;
 	struct timespec t0;
 };
@@ -98,6 +102,14 @@ static json_t *run_json(char *const *argv, const char *in, size_t inlen,
 	return doc;
 }
 
+static void push_sibling(struct bb_strv *a, const char *name)
+{
+	char *p = bb_sibling(name);
+
+	bb_strv_push(a, p);
+	free(p);
+}
+
 static json_t *make_plan(const struct bb_up_opts *o, struct bb_err *err)
 {
 	struct bb_strv a = {0};
@@ -106,14 +118,21 @@ static json_t *make_plan(const struct bb_up_opts *o, struct bb_err *err)
 
 	if (o->plan_file)
 		return bb_json_load(o->plan_file, err);
-	bb_strv_push(&a, bb_sibling("bb-manifest"));
+	push_sibling(&a, "bb-manifest");
+	if (o->cwd) {
+		bb_strv_push(&a, "-p");
+		bb_strv_push(&a, o->cwd);
+	}
+	bb_strv_push(&a, "-a");
+	bb_strv_push(&a, o->agent);
 	manifest = run_json(a.v, NULL, 0, "bb-manifest", err);
 	bb_strv_free(&a);
 	if (!manifest)
 		return NULL;
 	manifest_text = bb_json_string(manifest);
 	json_decref(manifest);
-	bb_strv_push(&a, bb_sibling("bb-plan"));
+	push_sibling(&a, "bb-plan");
+	bb_strv_push(&a, "--summary");
 	if (o->backend) {
 		bb_strv_push(&a, "--backend");
 		bb_strv_push(&a, o->backend);
@@ -318,15 +337,186 @@ static int wait_sockets(struct launch *l, struct bb_err *err)
 
 /* ---- sidecars --------------------------------------------------------- */
 
-static int start_sidecars(struct launch *l, struct bb_err *err)
+static json_t *strings(const char *first, ...)
 {
-	char *exe = bb_sibling("bb-sidecar");
+	json_t *arr = json_array();
+	va_list ap;
+
+	va_start(ap, first);
+	for (const char *s = first; s; s = va_arg(ap, const char *))
+		json_array_append_new(arr, json_string(s));
+	va_end(ap);
+	return arr;
+}
+
+static int run_tool(char *const *argv, const char *outfile, struct bb_err *err)
+{
+	char *out = NULL;
+	size_t len = 0;
+	int code = bb_run_pipe(argv, NULL, NULL, 0, &out, &len, BB_JSON_MAX, err);
+
+	if (code > 0)
+		bb_errf(err, argv[0], "failed with exit status %d", code);
+	if (code == 0 && outfile &&
+	    bb_write_file_atomic(outfile, out, len, 0600, err) < 0)
+		code = -1;
+	free(out);
+	return code == 0 ? 0 : -1;
+}
+
+/* The host of the first route fed by slot, for messages. */
+static const char *slot_host(const struct launch *l, const char *slot)
+{
+	json_t *routes = json_object_get(json_object_get(l->plan, "egress"), "routes");
+	json_t *r;
+	size_t i;
+
+	json_array_foreach(routes, i, r)
+		if (!strcmp(jstr(r, "token_env"), slot))
+			return jstr(r, "host");
+	return "?";
+}
+
+/* EGRESS_TOKEN_N=value for bb-sidecar's environment, and the names for
+ * the egress daemon's env list.  Values come from our environment only,
+ * and go nowhere else. */
+static int token_env(struct launch *l, struct bb_strv *env, json_t *names,
+		     struct bb_err *err)
+{
+	json_t *map = json_object_get(json_object_get(l->plan, "egress"), "token_env");
+	json_t *prov = json_object_get(json_object_get(l->plan, "provider"),
+				       "provisioned_env");
+	const char *slot;
+	json_t *ref;
+
+	json_object_foreach(map, slot, ref) {
+		const char *name = json_string_value(ref);
+		const char *val = name ? getenv(name) : NULL;
+
+		if (strncmp(slot, "EGRESS_TOKEN_", 13) != 0 || !name)
+			return bb_errf(err, "plan", "egress.token_env.%s: not a token slot", slot);
+		if (json_object_get(prov, name))
+			return bb_errf(err, "plan", "provider.provisioned_env.%s: not supported by this bb-up yet",
+				       name);
+		if (!val || !*val)
+			return bb_errf(err, "egress", "route '%s': host variable %s is not set or empty",
+				       slot_host(l, slot), name);
+		bb_strv_setenv(env, slot, val);
+		json_array_append_new(names, json_string(slot));
+	}
+	return 0;
+}
+
+static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
+			 struct bb_err *err)
+{
+	char *exe = bb_sibling("bb-egress"), *ca = path2(l->state, "egress");
+	char *routes = path2(l->state, "routes.json"), *plan = path2(l->state, "plan.json");
+	char *listen, *admin, *audit = path2(l->state, "logs/egress-audit.log");
+	char *ca_argv[] = {exe, "ca", "init", ca, NULL};
+	char *routes_argv[] = {exe, "routes", plan, NULL};
+	json_t *argv = NULL, *names = strings("PATH", NULL);
+	int rc = -1;
+
+	if (asprintf(&listen, "unix:%s/egress.sock", l->run) < 0 ||
+	    asprintf(&admin, "unix:%s/egress-admin.sock", l->run) < 0)
+		abort();
+	if (run_tool(ca_argv, NULL, err) < 0 || run_tool(routes_argv, routes, err) < 0 ||
+	    token_env(l, env, names, err) < 0)
+		goto out;
+	argv = strings(exe, "serve", "--routes", routes, "--ca-dir", ca, "--listen",
+		       listen, "--admin", admin, "--audit", audit, NULL);
+	for (char *const *p = l->o->egress_args; p && *p; p++)
+		json_array_append_new(argv, json_string(*p));
+	json_array_append_new(daemons, json_pack("{s:s, s:O, s:O, s:s}", "name", "egress",
+						 "argv", argv, "env", names,
+						 "reload_signal", "SIGHUP"));
+	rc = 0;
+out:
+	json_decref(argv);
+	json_decref(names);
+	free(exe);
+	free(ca);
+	free(routes);
+	free(plan);
+	free(listen);
+	free(admin);
+	free(audit);
+	return rc;
+}
+
+static int tool_missing(const char *tool, struct bb_err *err)
+{
+	char *exe = bb_sibling(tool);
 	int ok = access(exe, X_OK) == 0;
 
 	free(exe);
-	if (!ok)
-		return bb_errf(err, "sidecars", "bb-sidecar is not installed next to bb-up: use --no-sidecars");
-	return bb_errf(err, "sidecars", "not wired yet");
+	if (ok)
+		return 0;
+	return bb_errf(err, "sidecars", "%s is not installed next to bb-up", tool);
+}
+
+static int start_sidecars(struct launch *l, struct bb_err *err)
+{
+	char *exe = bb_sibling("bb-sidecar"), *file = path2(l->state, "daemons.json");
+	char *logs = path2(l->state, "logs"), *pidf = path2(l->state, "sidecar.pid");
+	char *logf = path2(logs, "sidecar.log");
+	json_t *daemons = json_array(), *doc;
+	struct bb_strv env = {0}, argv = {0};
+	struct bb_child sp;
+	char *text = NULL;
+	int logfd = -1, rc = -1;
+
+	bb_strv_push(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
+	if (tool_missing("bb-sidecar", err) < 0 || bb_mkdir_p(logs, 0700, err) < 0)
+		goto out;
+	if (needs(l, "egress.sock") && (tool_missing("bb-egress", err) < 0 ||
+					egress_daemon(l, daemons, &env, err) < 0))
+		goto out;
+	if (needs(l, "gitgate.sock") && tool_missing("bb-gitgate", err) < 0)
+		goto out;
+	if (needs(l, "supervise.sock") && tool_missing("bb-supervise", err) < 0)
+		goto out;
+	doc = json_pack("{s:i, s:O}", "version", 1, "daemons", daemons);
+	text = bb_json_string(doc);
+	json_decref(doc);
+	if (bb_write_file_atomic(file, text, strlen(text), 0600, err) < 0)
+		goto out;
+	logfd = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		bb_errf(err, logf, "cannot open: %s", strerror(errno));
+		goto out;
+	}
+	bb_strv_push(&argv, exe);
+	bb_strv_push(&argv, "-g");
+	bb_strv_push(&argv, "2");
+	bb_strv_push(&argv, "-l");
+	bb_strv_push(&argv, logs);
+	bb_strv_push(&argv, "-p");
+	bb_strv_push(&argv, pidf);
+	bb_strv_push(&argv, file);
+	bb_child_init(&sp, argv.v);
+	sp.envp = env.v;
+	sp.fd_err = logfd;
+	sp.fd_out = logfd;
+	sp.new_pgrp = 1; /* the terminal's ^C is for bb-up, which stops it */
+	l->sidecar = bb_child_start(&sp, err);
+	rc = l->sidecar < 0 ? -1 : 0;
+	if (l->sidecar < 0)
+		l->sidecar = 0;
+out:
+	if (logfd >= 0)
+		close(logfd);
+	free(text);
+	json_decref(daemons);
+	bb_strv_free(&env);
+	bb_strv_free(&argv);
+	free(exe);
+	free(file);
+	free(logs);
+	free(pidf);
+	free(logf);
+	return rc;
 }
 
 /* ---- the agent's environment and command ------------------------------- */
@@ -335,7 +525,9 @@ static void infra_env(struct launch *l, struct bb_strv *env)
 {
 	static const char *const ca_vars[] = {"SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS",
 		"REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", NULL};
-	const char *term = getenv("TERM");
+	json_t *ca_env = json_object_get(l->plan, "ca_env");
+	const char *term = getenv("TERM"), *k;
+	json_t *v;
 	char proxy[64];
 
 	bb_strv_setenv(env, "HOME", BB_GUEST_HOME);
@@ -347,6 +539,9 @@ static void infra_env(struct launch *l, struct bb_strv *env)
 		bb_strv_setenv(env, "TERM", term);
 	for (int i = 0; ca_vars[i]; i++)
 		bb_strv_setenv(env, ca_vars[i], BB_GUEST_CA_BUNDLE);
+	json_object_foreach(ca_env, k, v)
+		if (json_is_string(v))
+			bb_strv_setenv(env, k, json_string_value(v));
 	bb_strv_setenv(env, "NO_PROXY", "localhost,127.0.0.1");
 	bb_strv_setenv(env, "no_proxy", "localhost,127.0.0.1");
 	if (needs(l, "egress.sock") || socket_exists(l->run, "egress.sock")) {
@@ -356,18 +551,44 @@ static void infra_env(struct launch *l, struct bb_strv *env)
 		bb_strv_setenv(env, "https_proxy", proxy);
 		bb_strv_setenv(env, "http_proxy", proxy);
 	}
-	if (needs(l, "gitgate.sock")) {
+	if (needs(l, "gitgate.sock") || socket_exists(l->run, "gitgate.sock")) {
 		snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", PORT_GITGATE);
 		bb_strv_setenv(env, "GIT_GATE_URL", proxy);
 	}
-	if (needs(l, "supervise.sock")) {
+	if (needs(l, "supervise.sock") || socket_exists(l->run, "supervise.sock")) {
 		snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d/mcp", PORT_SUPERVISE);
 		bb_strv_setenv(env, "MCP_SUPERVISE_URL", proxy);
 	}
 }
 
-/* The plan's guest env: literals as they are, forwarded names from our own
- * environment (a forwarded variable that is unset is an error, not ""). */
+/* Read a ?prompt value from the terminal without echo. */
+static int ask_value(const char *name, char *buf, size_t size, struct bb_err *err)
+{
+	struct termios old, quiet;
+	FILE *tty = fopen("/dev/tty", "r+");
+	int ok;
+
+	if (!tty)
+		return bb_errf(err, "env", "%s: asked at launch, but there is no terminal", name);
+	fprintf(tty, "value for %s: ", name);
+	fflush(tty);
+	tcgetattr(fileno(tty), &old);
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+	ok = fgets(buf, (int)size, tty) != NULL;
+	tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	fclose(tty);
+	if (!ok)
+		return bb_errf(err, "env", "%s: no value given", name);
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* The plan's guest env: literals as they are, host variables forwarded
+ * from our own environment (unset is an error, not ""), prompted values
+ * asked now.  Values travel in the agent's environment only. */
 static int plan_env(struct launch *l, struct bb_strv *env, struct bb_err *err)
 {
 	json_t *penv = json_object_get(l->plan, "env");
@@ -375,16 +596,29 @@ static int plan_env(struct launch *l, struct bb_strv *env, struct bb_err *err)
 	json_t *v;
 
 	json_object_foreach(penv, k, v) {
+		const char *src = jstr(v, "source");
+
 		if (json_is_string(v)) {
 			bb_strv_setenv(env, k, json_string_value(v));
-		} else if (json_is_object(v) && json_object_get(v, "from_host")) {
-			const char *name = jstr(v, "from_host");
+		} else if (!strcmp(src, "literal")) {
+			bb_strv_setenv(env, k, jstr(v, "value"));
+		} else if (!strcmp(src, "host")) {
+			const char *name = jstr(v, "host_var");
 			const char *val = getenv(name);
 
 			if (!val)
 				return bb_errf(err, "env", "%s: host variable %s is not set",
 					       k, name);
 			bb_strv_setenv(env, k, val);
+		} else if (!strcmp(src, "prompt")) {
+			char buf[4096];
+
+			if (ask_value(k, buf, sizeof(buf), err) < 0)
+				return -1;
+			bb_strv_setenv(env, k, buf);
+			explicit_bzero(buf, sizeof(buf));
+		} else {
+			return bb_errf(err, "plan", "env.%s.source: unknown source '%s'", k, src);
 		}
 	}
 	return 0;
@@ -392,17 +626,9 @@ static int plan_env(struct launch *l, struct bb_strv *env, struct bb_err *err)
 
 static int agent_env(struct launch *l, struct bb_strv *env, struct bb_err *err)
 {
-	json_t *prov = json_object_get(json_object_get(l->plan, "provider"), "env");
-	const char *k;
-	json_t *v;
-
 	if (plan_env(l, env, err) < 0)
 		return -1;
 	infra_env(l, env);
-	/* Provider defaults only where the bottle did not set the name. */
-	json_object_foreach(prov, k, v)
-		if (json_is_string(v) && !bb_strv_getenv(env, k))
-			bb_strv_setenv(env, k, json_string_value(v));
 	return 0;
 }
 
@@ -419,24 +645,23 @@ static void push_strings(struct bb_strv *a, const json_t *arr)
 static int agent_argv(struct launch *l, struct bb_strv *a, struct bb_err *err)
 {
 	const json_t *prov = json_object_get(l->plan, "provider");
+	const char *key = l->o->resume ? "resume_argv" : "argv";
 
 	if (l->o->cmd) {
 		for (char *const *p = l->o->cmd; *p; p++)
 			bb_strv_push(a, *p);
 		return 0;
 	}
-	if (!json_array_size(json_object_get(prov, "command")))
-		return bb_errf(err, "plan", "provider.command: missing (give -- CMD)");
-	push_strings(a, json_object_get(prov, "command"));
-	if (l->o->resume)
-		push_strings(a, json_object_get(prov, "resume_args"));
-	push_strings(a, json_object_get(prov, "args"));
+	if (!json_array_size(json_object_get(prov, key)))
+		return bb_errf(err, "plan", "provider.%s: missing (give -- command)", key);
+	push_strings(a, json_object_get(prov, key));
 	return 0;
 }
 
 /* ---- provisioning ------------------------------------------------------ */
 
-static int copy_tree(const char *src, const char *dst, struct bb_err *err)
+static int copy_tree(const char *src, const char *dst, int with_git,
+		     struct bb_err *err)
 {
 	struct bb_strv a = {0};
 	struct bb_child sp;
@@ -459,38 +684,137 @@ static int copy_tree(const char *src, const char *dst, struct bb_err *err)
 	if (pid < 0)
 		return -1;
 	if (code != 0)
-		return bb_errf(err, src, "workspace copy failed (cp exit %d)", code);
+		return bb_errf(err, src, "copy failed (cp exit %d)", code);
+	if (!with_git) {
+		char *git = path2(dst, ".git");
+
+		bb_rmtree(git);
+		free(git);
+	}
 	return 0;
+}
+
+/* A guest path under the guest home, as a host path in the bottle's home;
+ * NULL (err set) for anything else. */
+static char *home_path(struct launch *l, const char *guest, const char *where,
+		       struct bb_err *err)
+{
+	size_t n = strlen(BB_GUEST_HOME);
+
+	if (strncmp(guest, BB_GUEST_HOME, n) != 0 || (guest[n] != '/' && guest[n]) ||
+	    strstr(guest, "/../") || strstr(guest, "/./") ||
+	    (strlen(guest) >= 3 && !strcmp(guest + strlen(guest) - 3, "/..")) ) {
+		bb_errf(err, where, "'%s' is not under %s", guest, BB_GUEST_HOME);
+		return NULL;
+	}
+	return path2(l->home, guest[n] ? guest + n + 1 : ".");
+}
+
+static mode_t mode_of(const json_t *o, mode_t dflt)
+{
+	const char *m = jstr(o, "mode");
+
+	return *m ? (mode_t)strtol(m, NULL, 8) & 07777 : dflt;
 }
 
 static int provision_workspace(struct launch *l, struct bb_err *err)
 {
-	char *ws = path2(l->home, "workspace");
+	json_t *ws = json_object_get(l->plan, "workspace");
+	const char *src = l->cwd ? l->cwd : NULL;
+	int with_git = !json_is_false(json_object_get(ws, "copy_git"));
+	char *dst;
 	struct stat st;
-	int rc = 0;
+	int rc;
 
-	if (!l->cwd || l->o->resume) {
-		free(ws);
+	if (!src && json_is_true(json_object_get(ws, "enabled")))
+		src = jstr(ws, "host_path");
+	if (!src || l->o->resume)
 		return 0;
-	}
-	if (stat(l->cwd, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		free(ws);
-		return bb_errf(err, "--cwd", "cwd not found at %s", l->cwd);
-	}
-	if (bb_mkdir_p(ws, 0755, err) < 0 || copy_tree(l->cwd, ws, err) < 0)
-		rc = -1;
-	free(ws);
+	if (stat(src, &st) != 0 || !S_ISDIR(st.st_mode))
+		return bb_errf(err, "--cwd", "cwd not found at %s", src);
+	dst = home_path(l, json_is_string(json_object_get(ws, "guest_path"))
+				   ? jstr(ws, "guest_path") : BB_GUEST_HOME "/workspace",
+			"workspace.guest_path", err);
+	if (!dst)
+		return -1;
+	rc = bb_mkdir_p(dst, mode_of(ws, 0755), err) < 0 ? -1
+	     : copy_tree(src, dst, with_git, err);
+	free(dst);
 	return rc;
 }
 
-static int write_home_file(struct launch *l, const char *rel, const char *text,
-			   mode_t mode, struct bb_err *err)
+static int write_guest_file(struct launch *l, const json_t *f, const char *where,
+			    const char *content, struct bb_err *err)
 {
-	char *p = path2(l->home, rel);
-	int rc = bb_write_file_atomic(p, text, strlen(text), mode, err);
+	char *p = home_path(l, jstr(f, "path"), where, err);
+	char *dir;
+	int rc;
 
+	if (!p)
+		return -1;
+	dir = strdup(p);
+	*strrchr(dir, '/') = '\0';
+	rc = bb_mkdir_p(dir, 0700, err);
+	if (rc == 0)
+		rc = bb_write_file_atomic(p, content, strlen(content), mode_of(f, 0600), err);
+	free(dir);
 	free(p);
 	return rc;
+}
+
+static int provision_provider(struct launch *l, struct bb_err *err)
+{
+	json_t *prov = json_object_get(l->plan, "provider");
+	json_t *v;
+	size_t i;
+	char where[64];
+
+	json_array_foreach(json_object_get(prov, "dirs"), i, v) {
+		char *p;
+
+		snprintf(where, sizeof(where), "provider.dirs[%zu]", i);
+		if (!(p = home_path(l, jstr(v, "path"), where, err)))
+			return -1;
+		if (bb_mkdir_p(p, mode_of(v, 0700), err) < 0) {
+			free(p);
+			return -1;
+		}
+		free(p);
+	}
+	json_array_foreach(json_object_get(prov, "files"), i, v) {
+		json_t *c = json_object_get(v, "content");
+		char *text = json_is_string(c) ? strdup(json_string_value(c)) : bb_json_string(c);
+		int rc;
+
+		snprintf(where, sizeof(where), "provider.files[%zu]", i);
+		rc = write_guest_file(l, v, where, text ? text : "", err);
+		free(text);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int provision_skills(struct launch *l, struct bb_err *err)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(l->plan, "skills"), i, v) {
+		char where[64], *dst;
+		int rc;
+
+		snprintf(where, sizeof(where), "skills[%zu]", i);
+		if (!(dst = home_path(l, jstr(v, "guest_path"), where, err)))
+			return -1;
+		rc = bb_mkdir_p(dst, 0700, err);
+		if (rc == 0)
+			rc = copy_tree(jstr(v, "host_path"), dst, 0, err);
+		free(dst);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The original's order: CA, prompt, provider auth, skills, workspace,
@@ -498,32 +822,25 @@ static int write_home_file(struct launch *l, const char *rel, const char *text,
 static int provision(struct launch *l, struct bb_err *err)
 {
 	char *ca = path2(l->state, "egress/ca.pem");
-	json_t *files = json_object_get(json_object_get(l->plan, "provider"), "files");
-	const char *k;
-	json_t *v;
+	json_t *prompt = json_object_get(l->plan, "prompt");
 	struct stat st;
 	int rc = bb_bottle_guest_files(&l->b, stat(ca, &st) == 0 ? ca : NULL, err);
 
 	free(ca);
 	if (rc < 0)
 		return -1;
-	if (write_home_file(l, ".bot-bottle-prompt.txt", jstr(l->plan, "prompt"),
-			    0600, err) < 0)
-		return -1;
-	json_object_foreach(files, k, v) {
-		char *text = json_is_string(v) ? strdup(json_string_value(v))
-					       : bb_json_string(v);
+	{
+		json_t *f = json_pack("{s:s, s:s}", "path",
+				      json_is_string(json_object_get(prompt, "guest_path"))
+					      ? jstr(prompt, "guest_path")
+					      : BB_GUEST_HOME "/.bot-bottle-prompt.txt",
+				      "mode", jstr(prompt, "mode"));
 
-		if (strstr(k, "..") || k[0] == '/' || !*k) {
-			free(text);
-			return bb_errf(err, "plan", "provider.files: %s: must be a relative path", k);
-		}
-		rc = write_home_file(l, k, text, 0600, err);
-		free(text);
-		if (rc < 0)
-			return -1;
+		rc = write_guest_file(l, f, "prompt", jstr(prompt, "content"), err);
+		json_decref(f);
 	}
-	if (provision_workspace(l, err) < 0)
+	if (rc < 0 || provision_provider(l, err) < 0 || provision_skills(l, err) < 0 ||
+	    provision_workspace(l, err) < 0)
 		return -1;
 	return 0;
 }
@@ -548,13 +865,48 @@ static void stop_child(pid_t pid, int sig)
 	}
 }
 
+/* A process that is gone or a zombie no longer holds anything. */
+static int process_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	n = (int)read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Killing the namespace's pid 1 kills everything in it; wait until the
+ * kernel has done so, so that nothing of the bottle outlives bb-up. */
+static void stop_bottle(struct launch *l)
+{
+	struct timespec t0;
+
+	if (l->inner > 0 && bb_pid_starttime(l->inner) != 0) {
+		kill(l->inner, SIGKILL);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (!process_gone(l->inner) && ms_since(&t0) < STOP_GRACE_MS)
+			sleep_ms(1);
+	}
+	if (l->agent > 0)
+		stop_child(l->agent, SIGKILL);
+	l->agent = 0;
+}
+
 static void teardown(struct launch *l)
 {
 	struct bb_err err = {0};
 	json_t *meta;
 
-	if (l->agent > 0)
-		stop_child(l->agent, SIGKILL);
+	stop_bottle(l);
 	if (!strcmp(l->backend, "podman") || !strcmp(l->backend, "docker"))
 		bb_podman_remove(l->backend, l->slug);
 	if (l->sidecar > 0)
@@ -593,8 +945,7 @@ static int wait_agent(struct launch *l)
 		if (got_signal) {
 			int sig = got_signal;
 
-			stop_child(l->agent, SIGTERM);
-			l->agent = 0;
+			stop_bottle(l);
 			return 128 + sig;
 		}
 	}
@@ -625,7 +976,11 @@ static int start_agent(struct launch *l, struct bb_err *err)
 		return -1;
 	l->b.argv = argv.v;
 	if (!strcmp(l->backend, "ns")) {
-		l->agent = bb_ns_start(&l->b, err);
+		l->agent = bb_ns_start(&l->b, &l->infofd, err);
+		if (l->agent > 0) {
+			l->inner = bb_ns_inner_pid(l->infofd);
+			close(l->infofd);
+		}
 	} else {
 		struct bb_strv lines = {0};
 		size_t len = 0;
@@ -678,7 +1033,8 @@ static int launch(struct launch *l, struct bb_err *err)
 		return -1;
 	if (!bb_slug_valid(l->slug))
 		return bb_errf(err, "plan", "slug: '%s' is not a valid slug", l->slug);
-	preflight(l);
+	if (l->o->plan_file)
+		preflight(l);
 	if (l->o->dry_run) {
 		bb_json_dump(stdout, l->plan);
 		return 0;

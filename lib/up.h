@@ -13,6 +13,7 @@ struct bb_up_opts {
 	const char *resume;    /* slug being resumed, or NULL */
 	int dry_run, yes, no_sidecars;
 	char *const *cmd;      /* -- CMD ARGS: run this instead of the provider */
+	char *const *egress_args; /* -E: extra arguments to bb-egress serve */
 };
 
 /* Returns bb-up's exit status (the agent's), or -1 with err set. */

@@ -17,7 +17,8 @@ setup() {
 	{"version": 1, "slug": "$SLUG", "agent": "t", "bottle": "b", "backend": "ns",
 	 "egress": {"routes": []}, "git_gate": {"repos": []},
 	 "supervise": {"enabled": false},
-	 "env": {"LITERAL": "lit-value", "FORWARDED": {"from_host": "HOST_FWD"}}}
+	 "env": {"LITERAL": {"source": "literal", "value": "lit-value", "origin": "bottle"},
+	         "FORWARDED": {"source": "host", "host_var": "HOST_FWD", "origin": "bottle"}}}
 	EOF2
 	export HOST_FWD=fwd-default
 	mkdir ws
@@ -192,7 +193,7 @@ supervise"
 	agent 'true'
 	assert_success
 	[ ! -e "$RUN" ]
-	run pgrep -f "hostname $SLUG"
+	run pgrep -af "hostname $SLUG"
 	assert_failure
 	run grep -c "$SLUG" /proc/self/mountinfo
 	assert_output 0
