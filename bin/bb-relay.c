@@ -54,6 +54,8 @@ static void serve(struct bb_relay *rs, int n)
 	/* The relay lives exactly as long as the agent's process. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	prctl(PR_SET_NAME, "bb-relay");
+	/* A peer that resets must cost one connection, not every relay. */
+	signal(SIGPIPE, SIG_IGN);
 	if (bb_relay_serve(rs, n, &err) < 0)
 		bb_fail(&err, 1);
 	_exit(0);

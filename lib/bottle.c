@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bstate.h"
 #include "file.h"
 
 #define SYSTEM_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
@@ -15,7 +16,7 @@ static int write_text(const char *dir, const char *name, const char *text,
 	char path[4096];
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return bb_write_file_atomic(path, text, len, 0644, err);
+	return bb_write_state_file(path, text, len, 0644, err);
 }
 
 /* The system bundle followed by the bottle's CA: every TLS client in the

@@ -131,7 +131,7 @@ int bb_meta_save(const char *slug, json_t *meta, struct bb_err *err)
 {
 	char *dir = bb_state_dir(slug), *path = join(dir, "metadata.json");
 	char *text = bb_json_string(meta);
-	int rc = bb_write_file_atomic(path, text, strlen(text), 0600, err);
+	int rc = bb_write_state_file(path, text, strlen(text), 0600, err);
 
 	free(text);
 	free(dir);
@@ -296,4 +296,43 @@ int bb_rmtree(const char *path)
 	if (rmdir(path) < 0)
 		rc = -1;
 	return rc;
+}
+
+int bb_write_state_file(const char *path, const void *data, size_t len,
+			mode_t mode, struct bb_err *err)
+{
+	char *tmp;
+	const char *p = data;
+	int fd, e = 0;
+
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+		abort();
+	fd = mkstemp(tmp); /* 0600 until chmod: never wider than asked */
+	if (fd < 0) {
+		e = errno;
+		free(tmp);
+		return bb_errf(err, path, "could not create: %s", strerror(e));
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			e = errno;
+			break;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	if (!e && fchmod(fd, mode) < 0)
+		e = errno;
+	if (close(fd) < 0 && !e)
+		e = errno;
+	if (!e && rename(tmp, path) < 0)
+		e = errno;
+	if (e)
+		unlink(tmp);
+	free(tmp);
+	return e ? bb_errf(err, path, "could not write: %s", strerror(e)) : 0;
 }

@@ -38,6 +38,12 @@ void bb_bottle_clean(const char *slug, const json_t *meta);
 /* Clean every bottle whose bb-up is gone. */
 void bb_bottles_clean_stale(void);
 
+/* Like bb_write_file_atomic (temp file, mode, rename) without the fsync:
+ * for files regenerated at every launch, where durability buys nothing
+ * and each fsync costs the launch ~10 ms. */
+int bb_write_state_file(const char *path, const void *data, size_t len,
+			mode_t mode, struct bb_err *err);
+
 /* Remove a directory tree (no symlink following). */
 int bb_rmtree(const char *path);
 

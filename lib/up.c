@@ -62,6 +62,11 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static double ms_since(const struct timespec *t0);
+
+struct launch;
+static void timing(const struct launch *l, const char *what);
+
 static char *path2(const char *dir, const char *name)
 {
 	char *p;
@@ -252,7 +257,7 @@ static int prepare_dirs(struct launch *l, struct bb_err *err)
 	{
 		char *p = path2(l->state, "plan.json");
 
-		rc = bb_write_file_atomic(p, text, strlen(text), 0600, err);
+		rc = bb_write_state_file(p, text, strlen(text), 0600, err);
 		free(p);
 	}
 	free(text);
@@ -337,6 +342,12 @@ static int wait_sockets(struct launch *l, struct bb_err *err)
 
 /* ---- sidecars --------------------------------------------------------- */
 
+static void timing(const struct launch *l, const char *what)
+{
+	if (getenv("BB_UP_TIMING"))
+		fprintf(stderr, "bb-up: timing: %s after %.1f ms\n", what, ms_since(&l->t0));
+}
+
 static json_t *strings(const char *first, ...)
 {
 	json_t *arr = json_array();
@@ -358,7 +369,7 @@ static int run_tool(char *const *argv, const char *outfile, struct bb_err *err)
 	if (code > 0)
 		bb_errf(err, argv[0], "failed with exit status %d", code);
 	if (code == 0 && outfile &&
-	    bb_write_file_atomic(outfile, out, len, 0600, err) < 0)
+	    bb_write_state_file(outfile, out, len, 0600, err) < 0)
 		code = -1;
 	free(out);
 	return code == 0 ? 0 : -1;
@@ -407,6 +418,17 @@ static int token_env(struct launch *l, struct bb_strv *env, json_t *names,
 	return 0;
 }
 
+/* A CA pair from an earlier launch of this bottle is kept as it is. */
+static int ca_cached(const char *dir)
+{
+	char *pem = path2(dir, "ca.pem"), *key = path2(dir, "ca.key");
+	int ok = access(pem, R_OK) == 0 && access(key, R_OK) == 0;
+
+	free(pem);
+	free(key);
+	return ok;
+}
+
 static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 			 struct bb_err *err)
 {
@@ -421,7 +443,10 @@ static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 	if (asprintf(&listen, "unix:%s/egress.sock", l->run) < 0 ||
 	    asprintf(&admin, "unix:%s/egress-admin.sock", l->run) < 0)
 		abort();
-	if (run_tool(ca_argv, NULL, err) < 0 || run_tool(routes_argv, routes, err) < 0 ||
+	if (!ca_cached(ca) && run_tool(ca_argv, NULL, err) < 0)
+		goto out;
+	timing(l, "ca ready");
+	if (run_tool(routes_argv, routes, err) < 0 ||
 	    token_env(l, env, names, err) < 0)
 		goto out;
 	argv = strings(exe, "serve", "--routes", routes, "--ca-dir", ca, "--listen",
@@ -480,7 +505,7 @@ static int start_sidecars(struct launch *l, struct bb_err *err)
 	doc = json_pack("{s:i, s:O}", "version", 1, "daemons", daemons);
 	text = bb_json_string(doc);
 	json_decref(doc);
-	if (bb_write_file_atomic(file, text, strlen(text), 0600, err) < 0)
+	if (bb_write_state_file(file, text, strlen(text), 0600, err) < 0)
 		goto out;
 	logfd = open(logf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (logfd < 0) {
@@ -756,7 +781,7 @@ static int write_guest_file(struct launch *l, const json_t *f, const char *where
 	*strrchr(dir, '/') = '\0';
 	rc = bb_mkdir_p(dir, 0700, err);
 	if (rc == 0)
-		rc = bb_write_file_atomic(p, content, strlen(content), mode_of(f, 0600), err);
+		rc = bb_write_state_file(p, content, strlen(content), mode_of(f, 0600), err);
 	free(dir);
 	free(p);
 	return rc;
@@ -1001,7 +1026,7 @@ static int start_agent(struct launch *l, struct bb_err *err)
 			strcat(text, "\n");
 		}
 		l->envfile = path2(l->state, "agent.env");
-		if (bb_write_file_atomic(l->envfile, text, len, 0600, err) < 0)
+		if (bb_write_state_file(l->envfile, text, len, 0600, err) < 0)
 			l->agent = -1;
 		else
 			l->agent = bb_podman_start(l->backend, &l->b, l->envfile, err);
@@ -1046,10 +1071,16 @@ static int launch(struct launch *l, struct bb_err *err)
 	clock_gettime(CLOCK_MONOTONIC, &l->t0);
 	if (prepare_dirs(l, err) < 0)
 		return -1;
+	timing(l, "state written");
 	if (!l->o->no_sidecars && (needs(l, "egress.sock") || needs(l, "gitgate.sock") ||
-				   needs(l, "supervise.sock")) &&
-	    (start_sidecars(l, err) < 0 || wait_sockets(l, err) < 0))
-		return -1;
+				   needs(l, "supervise.sock"))) {
+		if (start_sidecars(l, err) < 0)
+			return -1;
+		timing(l, "sidecars started");
+		if (wait_sockets(l, err) < 0)
+			return -1;
+		timing(l, "sidecar sockets ready");
+	}
 	l->b.slug = l->slug;
 	l->b.home = l->home;
 	l->b.guestdir = l->guestdir;
@@ -1064,8 +1095,7 @@ static int launch(struct launch *l, struct bb_err *err)
 		return 128 + got_signal;
 	if (start_agent(l, err) < 0)
 		return -1;
-	if (getenv("BB_UP_TIMING"))
-		fprintf(stderr, "bb-up: timing: agent started after %.1f ms\n", ms_since(&l->t0));
+	timing(l, "agent started");
 	return wait_agent(l);
 }
 
