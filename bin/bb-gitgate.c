@@ -22,7 +22,8 @@ static const char usage_text[] =
 	"       bb-gitgate serve --plan PLAN --state DIR --listen ADDR "
 	"[--max-body BYTES] [--timeout SECONDS] [--max-conns N] "
 	"[--scanner auto|builtin|gitleaks]\n"
-	"       bb-gitgate hook pre-receive\n";
+	"       bb-gitgate hook pre-receive\n"
+	"       bb-gitgate scan [FILE]\n";
 
 static _Noreturn void usage(int code)
 {
@@ -329,6 +330,25 @@ static int cmd_hook(int argc, char **argv)
 	return gg_pre_receive();
 }
 
+static int cmd_scan(int argc, char **argv)
+{
+	FILE *in = stdin;
+	int rc;
+
+	if (argc > 2)
+		usage(BB_EXIT_USAGE);
+	if (argc == 2 && strcmp(argv[1], "-") != 0) {
+		in = fopen(argv[1], "r");
+		if (!in)
+			bb_failx(BB_EXIT_INPUT, "%s: could not read: %s", argv[1],
+				 strerror(errno));
+	}
+	rc = gg_scan_stream(in);
+	if (in != stdin)
+		fclose(in);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	bb_prog_init(argv[0]);
@@ -345,5 +365,7 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(argv[1], "hook") == 0)
 		return cmd_hook(argc - 1, argv + 1);
+	if (strcmp(argv[1], "scan") == 0)
+		return cmd_scan(argc - 1, argv + 1);
 	usage(BB_EXIT_USAGE);
 }

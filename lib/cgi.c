@@ -44,7 +44,7 @@ const char *gg_http_reason(int status)
 static int token_char(char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+	       (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static int hop_by_hop(const char *name, size_t n)

@@ -236,9 +236,31 @@ static void on_finding(void *ctx, const char *commit, const char *file,
 {
 	struct scan_ctx *sc = ctx;
 
-	if (sc->shown++ < MAX_SHOWN)
+	if (sc->shown++ >= MAX_SHOWN)
+		return;
+	if (commit[0])
 		say("secret found: commit %.12s file %s line %ld: rule %s",
 		    commit, file, line, rule);
+	else
+		say("secret found: file %s line %ld: rule %s", file, line,
+		    rule);
+}
+
+int gg_scan_stream(FILE *in)
+{
+	struct gg_diffscan ds;
+	struct scan_ctx sc = {0};
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+
+	gg_diffscan_init(&ds, on_finding, &sc);
+	while ((len = getline(&line, &cap, in)) > 0)
+		gg_diffscan_line(&ds, line, (size_t)len);
+	free(line);
+	if (ds.findings > MAX_SHOWN)
+		say("... and %lu more", ds.findings - MAX_SHOWN);
+	return ds.findings ? 1 : 0;
 }
 
 /* argv: "git log ... NEW... --not --all"; the caller frees the array. */
@@ -266,15 +288,10 @@ static const char **log_argv(const struct update *u, size_t n)
 static int scan_builtin(struct hook *h, const struct update *u, size_t n)
 {
 	const char **argv = log_argv(u, n);
-	struct gg_diffscan ds;
-	struct scan_ctx sc = {0};
 	struct bb_err err = {0};
-	int p[2], st;
+	int p[2], st, found;
 	pid_t pid;
 	FILE *f;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
 
 	if (!argv || pipe2(p, O_CLOEXEC) < 0) {
 		free(argv);
@@ -294,19 +311,14 @@ static int scan_builtin(struct hook *h, const struct update *u, size_t n)
 		gg_wait(pid, 0, NULL);
 		return -1;
 	}
-	gg_diffscan_init(&ds, on_finding, &sc);
-	while ((len = getline(&line, &cap, f)) > 0)
-		gg_diffscan_line(&ds, line, (size_t)len);
-	free(line);
+	found = gg_scan_stream(f);
 	fclose(f);
 	st = gg_wait(pid, 0, NULL);
 	if (st != 0) {
 		say("could not list the pushed commits (git log exit %d)", st);
 		return -1;
 	}
-	if (ds.findings > MAX_SHOWN)
-		say("... and %lu more", ds.findings - MAX_SHOWN);
-	return ds.findings ? 1 : 0;
+	return found;
 }
 
 static int report_gitleaks(const char *report)

@@ -6,6 +6,8 @@
 #ifndef BB_PRERECEIVE_H
 #define BB_PRERECEIVE_H
 
+#include <stdio.h>
+
 /* The hook script that runs `EXE hook pre-receive`, malloc'd. */
 char *gg_hook_script(const char *exe);
 
@@ -13,5 +15,9 @@ char *gg_hook_script(const char *exe);
  * go to stderr (receive-pack relays them as "remote: ...").  Returns the
  * exit status: 0 accept, 1 refuse. */
 int gg_pre_receive(void);
+
+/* Scan `git log -p` or `git diff` text with the built-in rules; findings
+ * go to stderr as the hook words them.  Returns 1 if any, else 0. */
+int gg_scan_stream(FILE *in);
 
 #endif
