@@ -144,6 +144,34 @@ void bb_env_free(char **env)
 	free(env);
 }
 
+/* The first entry of environ with the prefix and a value, or NULL. */
+static char *find_prefixed(const char *prefix, size_t pl)
+{
+	for (char **e = environ; e && *e; e++)
+		if (strncmp(*e, prefix, pl) == 0 && strchr(*e, '='))
+			return *e;
+	return NULL;
+}
+
+void bb_env_scrub(const char *prefix)
+{
+	size_t pl = strlen(prefix);
+	char *hit;
+
+	while ((hit = find_prefixed(prefix, pl)) != NULL) {
+		char *eq = strchr(hit, '=');
+		char *name = strndup(hit, (size_t)(eq - hit));
+
+		explicit_bzero(eq + 1, strlen(eq + 1));
+		if (!name || unsetenv(name) < 0) {
+			/* Cannot unset: the value is gone; hide the name too
+			 * so the loop ends. */
+			explicit_bzero(hit, (size_t)(eq - hit));
+		}
+		free(name);
+	}
+}
+
 static int file_actions(posix_spawn_file_actions_t *fa,
 			const struct bb_spawn_opts *o)
 {

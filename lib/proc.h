@@ -31,6 +31,11 @@ char **bb_env_build(char *const *spec,
 		    void (*missing)(const char *name, void *ctx), void *ctx);
 void bb_env_free(char **env);
 
+/* Remove every variable whose name starts with prefix from our own
+ * environment, its value overwritten in place first, so that
+ * /proc/PID/environ no longer shows it.  For secrets copied already. */
+void bb_env_scrub(const char *prefix);
+
 /* "SIGTERM" for SIGTERM; "signal N" (static buffer) when unnamed. */
 const char *bb_signal_name(int sig);
 /* SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGKILL, SIGUSR1, SIGUSR2 by name

@@ -38,6 +38,7 @@ struct child {
 	int killed;         /* SIGKILL sent to this run */
 	int crashes;        /* crash restarts in a row */
 	int last_code;      /* exit code of its last run */
+	char **env;         /* built once: secrets leave our environment */
 	int64_t started_ms, deadline_ms;
 	size_t linelen;
 	char line[LINE_MAX_LEN];
@@ -201,7 +202,6 @@ static int spawn_child(struct sv *sv, struct child *c)
 {
 	struct bb_err err = {0};
 	struct bb_spawn_opts so = {0};
-	char **env;
 	int p[2];
 	int rc;
 
@@ -212,15 +212,12 @@ static int spawn_child(struct sv *sv, struct child *c)
 		    strerror(errno));
 		return -1;
 	}
-	env = bb_env_build(c->spec->env, report_missing, c);
 	so.argv = c->spec->argv;
-	so.envp = env;
+	so.envp = c->env;
 	so.fd_in = sv->devnull;
 	so.fd_out = so.fd_err = p[1];
 	so.own_pgroup = 1;
-	rc = env ? bb_spawn(&so, &c->pid, &err)
-		 : bb_errf(&err, c->spec->argv[0], "out of memory");
-	bb_env_free(env);
+	rc = bb_spawn(&so, &c->pid, &err);
 	close(p[1]);
 	if (rc < 0) {
 		close(p[0]);
@@ -595,8 +592,23 @@ static int sv_init(struct sv *sv, const struct bb_daemons *ds,
 		sv->c[i].log = open_log(o, ds->d[i].name, err);
 		if (sv->c[i].log < 0)
 			return -1;
+		sv->c[i].env = bb_env_build(ds->d[i].env, report_missing,
+					    &sv->c[i]);
+		if (!sv->c[i].env)
+			return bb_errf(err, NULL, "out of memory");
 	}
+	/* Every child's copy is made: token slots need not stay where
+	 * /proc/PID/environ shows them. */
+	bb_env_scrub("EGRESS_TOKEN_");
 	return 0;
+}
+
+/* The copies hold secrets: wipe them before freeing. */
+static void free_env(char **env)
+{
+	for (char **e = env; e && *e; e++)
+		explicit_bzero(*e, strlen(*e));
+	bb_env_free(env);
 }
 
 static void sv_free(struct sv *sv)
@@ -605,6 +617,7 @@ static void sv_free(struct sv *sv)
 		close_pump(&sv->c[i]);
 		if (sv->c[i].log >= 0)
 			close(sv->c[i].log);
+		free_env(sv->c[i].env);
 	}
 	if (sv->devnull >= 0)
 		close(sv->devnull);

@@ -338,7 +338,7 @@ teardown() {
 }
 
 @test "each child's environment holds only what the file grants" {
-	daemons_file "$(daemon egress normal '. + {env: ["PATH", "EGRESS_TOKEN_0", "EGRESS_TOKEN_9", "HTTPS_PROXY=http://127.0.0.1:8888"]}')" \
+	daemons_file "$(daemon egress normal '. + {env: ["PATH", "EGRESS_TOKEN_0", "EGRESS_TOKEN_9", "HTTPS_PROXY=http://127.0.0.1:8888"], restart_on: "SIGUSR2"}')" \
 		"$(daemon pipelock normal '. + {env: ["PATH", "LANG=C"]}')"
 	EGRESS_TOKEN_0=tok-zero-s3cret EGRESS_TOKEN_1=tok-one-s3cret \
 		UNRELATED=leak start_sidecar
@@ -350,6 +350,16 @@ PATH=$PATH"
 	assert_output "LANG=C
 PATH=$PATH"
 	grep -qx 'bb-sidecar: egress: environment variable EGRESS_TOKEN_9 is not set; not passed' sup.err
+	# The supervisor's own environment no longer shows the tokens...
+	run grep -c s3cret "/proc/$SV/environ"
+	assert_output 0
+	# ...yet a restarted egress gets its slot again.
+	old=$(cat egress.pid)
+	kill -USR2 "$SV"
+	i=0
+	while [ "$(starts egress)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	[ "$(cat egress.pid)" != "$old" ]
+	tr '\0' '\n' < "/proc/$(cat egress.pid)/environ" | grep -qx EGRESS_TOKEN_0=tok-zero-s3cret
 	stop_sidecar TERM
 	! grep -rq s3cret sup.err logs
 }
