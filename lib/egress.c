@@ -1405,8 +1405,8 @@ static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 		bb_tokens_free(&ft);
 	}
 	if (check_slots(&S.routes, &S.tokens, cfg->routes_path, err) < 0) {
-		bb_warnx("%s: %s (requests on that route get 502)", err->where,
-			 err->what);
+		bb_warnx("%s: slot not in the environment or the token file; "
+			 "requests on that route get 502", err->where);
 		memset(err, 0, sizeof(*err));
 	}
 	if (bb_ca_load(cfg->ca_dir, &S.ca, err) < 0 || tls_setup(cfg, err) < 0)

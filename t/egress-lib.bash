@@ -168,3 +168,65 @@ egress_stop_sse() {
 vmhwm() {
 	awk '/^VmHWM/ {print $2}' "/proc/$1/status"
 }
+
+# A TLS upstream on 127.0.0.1:$2 that answers an Upgrade with 101 and then
+# echoes every byte back (a stand-in for a websocket server).
+egress_start_upgrade() {
+	local d=$1 port=$2
+	cat >"$d/upgrade.py" <<'PY'
+import socket, ssl, sys, threading
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+ls = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+def serve(c):
+    try:
+        s = ctx.wrap_socket(c, server_side=True)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += s.recv(4096)
+        ok = b"upgrade: websocket" in head.lower()
+        s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" if ok
+                  else b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        while ok:
+            b = s.recv(4096)
+            if not b:
+                break
+            s.sendall(b)
+        s.close()
+    except Exception:
+        pass
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+	python3 "$d/upgrade.py" "$port" "$d/srv.pem" "$d/srv.key" 2>/dev/null &
+	echo $! >"$d/upgrade.pid"
+	wait_for "127.0.0.1:$port"
+}
+
+# Through the proxy at 127.0.0.1:$1, CONNECT to $2:$3, upgrade, send two
+# messages, print what comes back.
+egress_upgrade_client() {
+	python3 - "$@" <<'PY'
+import socket, ssl, sys
+proxy, host, port, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+s = socket.create_connection(("127.0.0.1", proxy))
+s.sendall(("CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s\r\n\r\n" % (host, port, host, port)).encode())
+r = b""
+while b"\r\n\r\n" not in r:
+    r += s.recv(1)
+ctx = ssl.create_default_context(cafile=ca)
+t = ctx.wrap_socket(s, server_hostname=host)
+t.sendall(("GET /ws HTTP/1.1\r\nHost: %s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n" % (host, port)).encode())
+r = b""
+while b"\r\n\r\n" not in r:
+    r += t.recv(1)
+print(r.split(b"\r\n")[0].decode())
+for m in (b"hello", b"world"):
+    t.sendall(m)
+    got = b""
+    while len(got) < len(m):
+        got += t.recv(100)
+    print(got.decode())
+PY
+}

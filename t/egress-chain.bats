@@ -1,0 +1,88 @@
+#!/usr/bin/env bats
+# bb-egress: chaining through a parent forward proxy, and upgrades.
+
+load helper
+load egress-lib
+
+setup_file() {
+	nginx_setup_file
+	UP=$(free_port)
+	export UP
+	egress_start_upgrade "$CERTS" "$UP"
+}
+
+teardown_file() {
+	[ -e "$CERTS/upgrade.pid" ] && kill "$(cat "$CERTS/upgrade.pid")" 2>/dev/null
+	nginx_teardown_file
+}
+
+teardown() {
+	egress_stop
+	if [ -n "${PARENT_PID:-}" ]; then
+		kill "$PARENT_PID" 2>/dev/null
+		wait "$PARENT_PID" || true
+	fi
+}
+
+@test "--upstream-proxy: TLS to the real host runs inside the parent's CONNECT" {
+	# The parent is another bb-egress with its own CA: it intercepts like
+	# pipelock does, so the child must trust it as an upstream CA.
+	mkdir parent
+	bb-egress ca init parent/ca
+	echo '{"version": 1, "routes": [{"host": "up.test"}]}' >parent/routes.json
+	PP=$(free_port)
+	bb-egress serve --routes parent/routes.json --ca-dir parent/ca \
+		--listen "127.0.0.1:$PP" --audit parent/audit.log \
+		--upstream-ca "$CERTS/tca.pem" --resolve "up.test:$NP:127.0.0.1" 2>parent/err &
+	PARENT_PID=$!
+	wait_for "127.0.0.1:$PP"
+	cat "$CERTS/tca.pem" parent/ca/ca.pem >both.pem
+	bb-egress ca init ca
+	egress_routes
+	EP=$(free_port)
+	EGRESS_TOKEN_0=$TOKEN bb-egress serve --routes routes.json --ca-dir ca \
+		--listen "127.0.0.1:$EP" --audit audit.log --upstream-ca both.pem \
+		--upstream-proxy "http://127.0.0.1:$PP" 2>egress.err &
+	EGRESS_PID=$!
+	wait_for "127.0.0.1:$EP"
+	run pcurl -H 'Authorization: Bearer agent' "https://up.test:$NP/echo"
+	assert_output "auth=[Bearer $TOKEN] pauth=[] host=[up.test:$NP] uri=[/echo]"
+	grep -q '"host":"up.test","path":"/echo","decision":"allow","status":200' parent/audit.log
+	# A host the parent refuses: its answer comes back as a 403 from it.
+	run pcurl -o body -w '%{http_code}' "https://other.test:$NP/echo"
+	assert_output 403
+	grep -q '"host":"other.test","path":"/echo","decision":"deny"' parent/audit.log
+	# Without the parent's CA the child refuses the forged certificate.
+	egress_stop
+	EP=$(free_port)
+	EGRESS_TOKEN_0=$TOKEN bb-egress serve --routes routes.json --ca-dir ca \
+		--listen "127.0.0.1:$EP" --audit audit.log --upstream-ca "$CERTS/tca.pem" \
+		--upstream-proxy "http://127.0.0.1:$PP" 2>egress.err &
+	EGRESS_PID=$!
+	wait_for "127.0.0.1:$EP"
+	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/echo"
+	assert_output 502
+	[ "$(jq -r .reason body)" = "upstream TLS failed: certificate verify failed (unable to get local issuer certificate)" ]
+}
+
+@test "--upstream-proxy must be an http URL" {
+	bb-egress ca init ca
+	egress_routes
+	EGRESS_TOKEN_0=x EGRESS_TOKEN_1=y run bb-egress serve --routes routes.json --ca-dir ca --upstream-proxy https://x:1
+	assert_failure 1
+	assert_output "bb-egress: error: --upstream-proxy: must be http://HOST:PORT"
+}
+
+@test "an Upgrade on an allowed route is relayed both ways after 101" {
+	egress_start --resolve "other.test:$UP:127.0.0.1"
+	run egress_upgrade_client "$EP" other.test "$UP" ca/ca.pem
+	assert_success
+	assert_output "HTTP/1.1 101 Switching Protocols
+hello
+world"
+	grep -q '"path":"/ws","decision":"allow","status":101,"reason":"upgraded"' audit.log
+	# Not on a route that does not allow the path.
+	run egress_upgrade_client "$EP" up.test "$UP" ca/ca.pem
+	assert_failure
+	assert_output --partial "HTTP/1.1 403 Forbidden"
+}
