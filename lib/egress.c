@@ -39,6 +39,8 @@
 #define DRAIN_SECS 10
 #define MAX_LISTEN 16
 #define SESS_CACHE 64
+#define POOL_MAX 64           /* idle upstream connections kept */
+#define POOL_SECS 30          /* and for how long */
 
 static const char HINT[] =
 	"ask the operator with the supervise tool request_egress_route";
@@ -58,6 +60,8 @@ struct upstream {
 	http_parser p;
 	struct bb_http_msg msg;
 	struct conn *c;
+	struct upstream *pprev, *pnext; /* in S.pool when idle */
+	int pooled;
 };
 
 struct conn {
@@ -106,6 +110,10 @@ static struct server {
 	int proxy_port;
 	struct sess sess[SESS_CACHE];
 	unsigned sess_next;
+	struct event *flush_ev;
+	int flush_pending;
+	struct upstream *pool; /* idle kept-alive upstream connections */
+	size_t npool;
 } S;
 
 /* ---- environment tokens ------------------------------------------- */
@@ -204,8 +212,21 @@ static void audit(struct conn *c, const char *decision, int status,
 			    c->route[0] ? json_string(c->route) : json_null());
 	json_dumpf(o, S.audit, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', S.audit);
-	fflush(S.audit);
 	json_decref(o);
+	/* Flushed once the callbacks of this loop turn are done. */
+	if (S.flush_ev && !S.flush_pending) {
+		S.flush_pending = 1;
+		event_active(S.flush_ev, EV_TIMEOUT, 0);
+	} else if (!S.flush_ev) {
+		fflush(S.audit);
+	}
+}
+
+static void flush_audit(evutil_socket_t fd, short what, void *arg)
+{
+	S.flush_pending = 0;
+	if (S.audit)
+		fflush(S.audit);
 }
 
 /* ---- connections -------------------------------------------------- */
@@ -217,10 +238,26 @@ static void up_read(struct bufferevent *bev, void *arg);
 static void up_write(struct bufferevent *bev, void *arg);
 static void up_event(struct bufferevent *bev, short what, void *arg);
 
+static void pool_remove(struct upstream *u)
+{
+	if (!u->pooled)
+		return;
+	if (u->pprev)
+		u->pprev->pnext = u->pnext;
+	else
+		S.pool = u->pnext;
+	if (u->pnext)
+		u->pnext->pprev = u->pprev;
+	u->pooled = 0;
+	u->pprev = u->pnext = NULL;
+	S.npool--;
+}
+
 static void up_free(struct upstream *u)
 {
 	if (!u)
 		return;
+	pool_remove(u);
 	if (u->bev)
 		bufferevent_free(u->bev);
 	if (u->pending)
@@ -228,6 +265,60 @@ static void up_free(struct upstream *u)
 	if (u->c && u->c->up == u)
 		u->c->up = NULL;
 	free(u);
+}
+
+/* An idle pooled connection that speaks or closes is done. */
+static void pool_read(struct bufferevent *bev, void *arg)
+{
+	up_free(arg);
+}
+
+static void pool_event(struct bufferevent *bev, short what, void *arg)
+{
+	up_free(arg);
+}
+
+/* Keep a finished, kept-alive upstream connection for the next agent
+ * connection to the same host (agents often open one connection per
+ * request); else free it.  The pool serves one bottle only. */
+static void pool_put(struct upstream *u)
+{
+	struct timeval tv = {POOL_SECS, 0};
+
+	if (!u)
+		return;
+	if (u->c && u->c->up == u)
+		u->c->up = NULL;
+	u->c = NULL;
+	if (S.draining || S.npool >= POOL_MAX || !u->ready || u->proxy_wait ||
+	    !u->msg.complete || !u->msg.keep_alive || u->msg.upgrade ||
+	    evbuffer_get_length(bufferevent_get_input(u->bev)) ||
+	    evbuffer_get_length(bufferevent_get_output(u->bev)) ||
+	    evbuffer_get_length(u->pending)) {
+		up_free(u);
+		return;
+	}
+	bufferevent_setcb(u->bev, pool_read, NULL, pool_event, u);
+	bufferevent_set_timeouts(u->bev, &tv, NULL);
+	bufferevent_enable(u->bev, EV_READ);
+	u->pnext = S.pool;
+	if (S.pool)
+		S.pool->pprev = u;
+	S.pool = u;
+	u->pooled = 1;
+	S.npool++;
+}
+
+static struct upstream *pool_take(const char *host, int port, int tls)
+{
+	struct upstream *u;
+
+	for (u = S.pool; u; u = u->pnext)
+		if (u->port == port && u->tls == tls && strcmp(u->host, host) == 0)
+			break;
+	if (u)
+		pool_remove(u);
+	return u;
 }
 
 static void maybe_finish_drain(void)
@@ -238,7 +329,10 @@ static void maybe_finish_drain(void)
 
 static void conn_free(struct conn *c)
 {
-	up_free(c->up);
+	if (c->up && !c->active && c->st != C_RELAY)
+		pool_put(c->up);
+	else
+		up_free(c->up);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	if (!c->tls && c->fd >= 0)
@@ -424,12 +518,22 @@ static int dial(struct bufferevent *bev, const char *host, int port)
 static struct upstream *up_connect(struct conn *c, const char *host, int port,
 				   int tls)
 {
-	struct upstream *u = calloc(1, sizeof(*u));
+	struct upstream *u;
 	int chained = S.proxy_host[0] != '\0';
 	SSL *ssl = NULL;
 	struct timeval tv = {CONNECT_SECS, 0};
 
-	if (!u)
+	if ((u = pool_take(host, port, tls))) {
+		struct timeval up_tv = {UPSTREAM_SECS, 0};
+
+		u->c = c;
+		bufferevent_setcb(u->bev, up_read, up_write, up_event, c);
+		bufferevent_set_timeouts(u->bev, &up_tv, &up_tv);
+		bufferevent_enable(u->bev, EV_READ | EV_WRITE);
+		c->up = u;
+		return u;
+	}
+	if (!(u = calloc(1, sizeof(*u))))
 		return NULL;
 	snprintf(u->host, sizeof(u->host), "%s", host);
 	u->port = port;
@@ -579,8 +683,8 @@ static int pump_request(struct conn *c)
 		c->bytes_in += (unsigned long long)n;
 	} while (n > 0 && !c->rmsg.complete && evbuffer_get_length(in));
 	if (c->rmsg.complete) {
+		/* Input stays buffered (bounded by the read watermark). */
 		c->st = C_WAIT;
-		bufferevent_disable(c->bev, EV_READ);
 	} else if (u->ready) {
 		throttle(c->bev, u->bev, up_out(u));
 	}
@@ -602,7 +706,10 @@ static int exchange_done(struct conn *c)
 	if (!keep) {
 		c->st = C_CLOSING;
 		bufferevent_disable(c->bev, EV_READ);
-		up_free(c->up);
+		if (c->rmsg.complete)
+			pool_put(c->up);
+		else
+			up_free(c->up);
 		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 			return -1;
 		return 0;
@@ -802,7 +909,6 @@ static int do_request(struct conn *c, const struct bb_http_head *h)
 	c->up->msg.skip_body = h->method_id == HTTP_HEAD;
 	if (h->complete) {
 		c->st = C_WAIT;
-		bufferevent_disable(c->bev, EV_READ);
 		return 0;
 	}
 	c->st = C_BODY;
@@ -1045,8 +1151,12 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		evutil_socket_t fd = bufferevent_getfd(bev);
 
+		struct timeval tv = {UPSTREAM_SECS, 0};
+
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (!u->proxy_wait)
+			bufferevent_set_timeouts(bev, &tv, &tv);
 		if (u->proxy_wait)
 			evbuffer_add_printf(bufferevent_get_output(bev),
 					    "CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
@@ -1367,6 +1477,8 @@ static void cleanup(void)
 
 	while (S.conns)
 		conn_free(S.conns);
+	while (S.pool)
+		up_free(S.pool);
 	close_listeners();
 	for (i = 0; i < SESS_CACHE; i++)
 		SSL_SESSION_free(S.sess[i].s);
@@ -1379,8 +1491,13 @@ static void cleanup(void)
 		evdns_base_free(S.dns, 0);
 	if (S.audit && S.audit != stdout)
 		fclose(S.audit);
+	else if (S.audit)
+		fflush(S.audit);
+	S.audit = NULL;
 	if (S.cfg && S.cfg->pid_file)
 		unlink(S.cfg->pid_file);
+	if (S.flush_ev)
+		event_free(S.flush_ev);
 	if (S.base)
 		event_base_free(S.base);
 	libevent_global_shutdown();
@@ -1389,6 +1506,7 @@ static void cleanup(void)
 static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 {
 	static int plain = 0, admin = 1;
+	struct event_config *ec;
 	char pid[32];
 	size_t i;
 
@@ -1415,8 +1533,15 @@ static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 		return -1;
 	if (open_audit(cfg->audit, err) < 0)
 		return -1;
-	if (!(S.base = event_base_new()))
+	if ((ec = event_config_new()))
+		/* Fewer epoll_ctl calls: events toggle on every exchange. */
+		event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	S.base = ec ? event_base_new_with_config(ec) : NULL;
+	if (ec)
+		event_config_free(ec);
+	if (!S.base)
 		return bb_errf(err, "libevent", "cannot make an event base");
+	S.flush_ev = event_new(S.base, -1, 0, flush_audit, NULL);
 	S.dns = evdns_base_new(S.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
 					       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!S.dns)

@@ -1,0 +1,162 @@
+#!/bin/sh
+# Benchmark bb-egress against mitmproxy and no proxy (see docs/bench-egress.md).
+#
+# A local nginx HTTPS upstream (ECDSA P-256, 1 worker) answers GET /hello.
+# The load generator t/bench/egress-load.c (built here; wrk cannot send
+# HTTPS through a CONNECT proxy) runs 16 client threads for $BENCH_SECONDS
+# (default 5) in two modes: keep-alive (one connection per thread, many
+# requests) and new connection per request (CONNECT + full TLS handshake +
+# Connection: close, no client session resumption).  Each mode runs
+# direct, through bb-egress (interception + Authorization injection + audit
+# log to a file) and through mitmdump with an equivalent
+# allowlist-and-inject addon written below.  Everything shares the same
+# machine, so the client's own CPU use is part of every number alike.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+SECS=${BENCH_SECONDS:-5}
+N=${BENCH_CLIENTS:-16}
+T=$(mktemp -d)
+PIDS=
+cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT INT TERM
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+	i=0
+	while ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 200 ] || { echo "port $1 never opened" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+# /dev/tcp is bash's; fall back to python for a plain sh.
+if ! command -v bash >/dev/null; then exit 1; fi
+wait_port() { bash -c 'for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/'"$1"') 2>/dev/null && exit 0; sleep 0.05; done; exit 1'; }
+
+cc -O2 -o "$T/load" "$ROOT/t/bench/egress-load.c" -lssl -lcrypto -lpthread
+
+# Certificates: a test CA and a server certificate for localhost.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tca.key" \
+	-out "$T/tca.pem" -subj /CN=bench-ca -days 2 -addext basicConstraints=critical,CA:TRUE 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/srv.key" \
+	-out "$T/srv.csr" -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=DNS:localhost\n' >"$T/ext"
+openssl x509 -req -in "$T/srv.csr" -CA "$T/tca.pem" -CAkey "$T/tca.key" -CAcreateserial \
+	-days 2 -extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null
+
+NP=$(port)
+mkdir -p "$T/tmp"
+cat >"$T/nginx.conf" <<NGX
+daemon off;
+master_process off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $T/tmp;
+	proxy_temp_path $T/tmp;
+	fastcgi_temp_path $T/tmp;
+	uwsgi_temp_path $T/tmp;
+	scgi_temp_path $T/tmp;
+	keepalive_requests 1000000;
+	ssl_session_cache shared:s:1m;
+	server {
+		listen 127.0.0.1:$NP ssl;
+		ssl_certificate $T/srv.pem;
+		ssl_certificate_key $T/srv.key;
+		location = /hello { default_type text/plain; return 200 "hello\n"; }
+		location = /echo { default_type text/plain; return 200 "auth=[\$http_authorization]\n"; }
+	}
+}
+NGX
+nginx -c "$T/nginx.conf" -p "$T" &
+PIDS="$PIDS $!"
+wait_port "$NP"
+
+# bb-egress, with the token injected on the only route.
+"$ROOT/bin/bb-egress" ca init "$T/ca" >/dev/null
+printf '{"version": 1, "routes": [{"host": "localhost", "path_allowlist": ["/"], "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0"}]}\n' >"$T/routes.json"
+EP=$(port)
+EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json" --ca-dir "$T/ca" \
+	--listen "127.0.0.1:$EP" --audit "$T/audit.log" --upstream-ca "$T/tca.pem" \
+	--resolve "localhost:$NP:127.0.0.1" 2>"$T/egress.err" &
+EPID=$!
+PIDS="$PIDS $EPID"
+wait_port "$EP"
+
+# mitmdump with the equivalent addon: allowlist by host and path prefix,
+# Proxy-Authorization dropped, Authorization replaced.
+cat >"$T/addon.py" <<'PY'
+import os
+from mitmproxy import http
+
+TOKEN = os.environ["BENCH_TOKEN"]
+ALLOW = {"localhost": ["/"]}
+
+def request(flow):
+    host = flow.request.pretty_host.lower().rstrip(".")
+    prefixes = ALLOW.get(host)
+    path = flow.request.path.split("?", 1)[0]
+    if prefixes is None or not any(path.startswith(p) for p in prefixes):
+        flow.response = http.Response.make(
+            403, b'{"error":"egress_denied"}', {"Content-Type": "application/json"})
+        return
+    flow.request.headers.pop("Proxy-Authorization", None)
+    flow.request.headers["Authorization"] = "Bearer " + TOKEN
+PY
+MP=$(port)
+BENCH_TOKEN=bench-token mitmdump -q --listen-host 127.0.0.1 --listen-port "$MP" \
+	--set confdir="$T/mitm" --set ssl_verify_upstream_trusted_ca="$T/tca.pem" \
+	-s "$T/addon.py" >"$T/mitm.log" 2>&1 &
+PIDS="$PIDS $!"
+wait_port "$MP"
+
+# Both proxies must really inject before we time them.
+for p in "$EP:$T/ca/ca.pem" "$MP:$T/mitm/mitmproxy-ca-cert.pem"; do
+	got=$(curl -sS --proxy "http://127.0.0.1:${p%%:*}" --cacert "${p#*:}" \
+		-H 'Authorization: Bearer agent' "https://localhost:$NP/echo")
+	[ "$got" = "auth=[Bearer bench-token]" ] || { echo "no injection via ${p%%:*}: $got" >&2; exit 1; }
+done
+
+rss() { awk "/^$2/ {print \$2}" "/proc/$1/status"; }
+IDLE=$(rss "$EPID" VmRSS)
+
+run() { # label proxyport ca mode
+	set -- "$@"
+	r=$("$T/load" -h localhost -P "$NP" -c "$3" -n "$N" -d "$SECS" $( [ "$2" != 0 ] && echo "-p $2") $4 /hello)
+	ok=${r%% *}; rest=${r#* }; err=${rest%% *}
+	echo "$((ok / SECS)) $err"
+}
+
+KD=$(run direct 0 "$T/tca.pem" "")
+KB=$(run bb-egress "$EP" "$T/ca/ca.pem" "")
+KM=$(run mitmproxy "$MP" "$T/mitm/mitmproxy-ca-cert.pem" "")
+ND=$(run direct 0 "$T/tca.pem" -C)
+NB=$(run bb-egress "$EP" "$T/ca/ca.pem" -C)
+NM=$(run mitmproxy "$MP" "$T/mitm/mitmproxy-ca-cert.pem" -C)
+HWM=$(rss "$EPID" VmHWM)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+row() { # label keep new
+	printf '| %-10s | %10s | %6s | %10s | %6s |\n' "$1" "${2%% *}" "${2#* }" "${3%% *}" "${3#* }"
+}
+echo "bb-egress benchmark: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $N clients, ${SECS}s per run, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "| path       | keep-alive req/s | errors | new-conn req/s | errors |"
+echo "|------------|-----------:|-------:|-----------:|-------:|"
+row direct "$KD" "$ND"
+row bb-egress "$KB" "$NB"
+row mitmproxy "$KM" "$NM"
+echo
+echo "| ratio                          | keep-alive | new-conn |"
+echo "|--------------------------------|-----------:|---------:|"
+echo "| bb-egress / mitmproxy          | $(ratio "${KB%% *}" "${KM%% *}") | $(ratio "${NB%% *}" "${NM%% *}") |"
+echo "| bb-egress / direct             | $(ratio "${KB%% *}" "${KD%% *}") | $(ratio "${NB%% *}" "${ND%% *}") |"
+echo
+echo "bb-egress resident memory: idle $((IDLE / 1024)).$(( (IDLE % 1024) * 10 / 1024 )) MiB (VmRSS after start), peak under load $((HWM / 1024)).$(( (HWM % 1024) * 10 / 1024 )) MiB (VmHWM)"
