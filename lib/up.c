@@ -23,7 +23,7 @@
 #define PORT_EGRESS 9099
 #define PORT_GITGATE 9420
 #define PORT_SUPERVISE 9100
-#define SOCKET_WAIT_MS 5000
+#define SOCKET_WAIT_MS 60000 /* bb-gitgate fetches every mirror before it listens */
 #define STOP_GRACE_MS 2000
 
 static volatile sig_atomic_t got_signal;
@@ -470,6 +470,50 @@ out:
 	return rc;
 }
 
+static char *sock_addr(const struct launch *l, const char *name)
+{
+	char *a;
+
+	if (asprintf(&a, "unix:%s/%s", l->run, name) < 0)
+		abort();
+	return a;
+}
+
+static int gitgate_daemon(struct launch *l, json_t *daemons)
+{
+	char *exe = bb_sibling("bb-gitgate"), *plan = path2(l->state, "plan.json");
+	char *state = path2(l->state, "gitgate"), *listen = sock_addr(l, "gitgate.sock");
+
+	json_array_append_new(daemons, json_pack("{s:s, s:o, s:o}", "name", "gitgate",
+		"argv", strings(exe, "serve", "--plan", plan, "--state", state,
+				"--listen", listen, NULL),
+		"env", strings("PATH", "HOME", NULL)));
+	free(exe);
+	free(plan);
+	free(state);
+	free(listen);
+	return 0;
+}
+
+static int supervise_daemon(struct launch *l, json_t *daemons)
+{
+	char *exe = bb_sibling("bb-supervise"), *listen = sock_addr(l, "supervise.sock");
+	char *admin = sock_addr(l, "egress-admin.sock"), timeout[32];
+	json_t *t = json_object_get(json_object_get(l->plan, "supervise"), "timeout_seconds");
+	json_t *argv;
+
+	snprintf(timeout, sizeof(timeout), "%g", json_is_number(t) ? json_number_value(t) : 30.0);
+	argv = strings(exe, "serve", "--state", l->state, "--listen", listen,
+		       "--egress-admin", admin, "--timeout", timeout, NULL);
+	json_array_append_new(daemons, json_pack("{s:s, s:o, s:o}", "name", "supervise",
+		"argv", argv, "env", strings("PATH", "HOME", "USER", "XDG_STATE_HOME",
+					     "XDG_RUNTIME_DIR", NULL)));
+	free(exe);
+	free(listen);
+	free(admin);
+	return 0;
+}
+
 static int tool_missing(const char *tool, struct bb_err *err)
 {
 	char *exe = bb_sibling(tool);
@@ -493,14 +537,24 @@ static int start_sidecars(struct launch *l, struct bb_err *err)
 	int logfd = -1, rc = -1;
 
 	bb_strv_push(&env, "PATH=/usr/local/bin:/usr/bin:/bin");
+	{
+		static const char *const pass[] = {"HOME", "USER", "XDG_STATE_HOME",
+						   "XDG_RUNTIME_DIR", NULL};
+
+		for (int i = 0; pass[i]; i++)
+			if (getenv(pass[i]))
+				bb_strv_setenv(&env, pass[i], getenv(pass[i]));
+	}
 	if (tool_missing("bb-sidecar", err) < 0 || bb_mkdir_p(logs, 0700, err) < 0)
 		goto out;
 	if (needs(l, "egress.sock") && (tool_missing("bb-egress", err) < 0 ||
 					egress_daemon(l, daemons, &env, err) < 0))
 		goto out;
-	if (needs(l, "gitgate.sock") && tool_missing("bb-gitgate", err) < 0)
+	if (needs(l, "gitgate.sock") && (tool_missing("bb-gitgate", err) < 0 ||
+					 gitgate_daemon(l, daemons) < 0))
 		goto out;
-	if (needs(l, "supervise.sock") && tool_missing("bb-supervise", err) < 0)
+	if (needs(l, "supervise.sock") && (tool_missing("bb-supervise", err) < 0 ||
+					   supervise_daemon(l, daemons) < 0))
 		goto out;
 	doc = json_pack("{s:i, s:O}", "version", 1, "daemons", daemons);
 	text = bb_json_string(doc);
@@ -513,6 +567,7 @@ static int start_sidecars(struct launch *l, struct bb_err *err)
 		goto out;
 	}
 	bb_strv_push(&argv, exe);
+	bb_strv_push(&argv, "-d");
 	bb_strv_push(&argv, "-g");
 	bb_strv_push(&argv, "2");
 	bb_strv_push(&argv, "-l");
@@ -842,6 +897,65 @@ static int provision_skills(struct launch *l, struct bb_err *err)
 	return 0;
 }
 
+/* The agent's ~/.gitconfig: every spelling of each upstream rewritten to
+ * the gate (bb-gitgate gitconfig). */
+static int provision_git(struct launch *l, struct bb_err *err)
+{
+	char *exe, *out, *plan, url[64];
+	int rc;
+
+	if (!needs(l, "gitgate.sock"))
+		return 0;
+	if (tool_missing("bb-gitgate", err) < 0)
+		return -1;
+	exe = bb_sibling("bb-gitgate");
+	out = path2(l->home, ".gitconfig");
+	plan = path2(l->state, "plan.json");
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", PORT_GITGATE);
+	{
+		char *argv[] = {exe, "gitconfig", "--gate-url", url, "-o", out, plan, NULL};
+
+		rc = run_tool(argv, NULL, err);
+	}
+	free(exe);
+	free(out);
+	free(plan);
+	return rc;
+}
+
+/* Claude reads its MCP servers from ~/.claude.json: add the supervise
+ * server there.  (Codex: not provisioned yet.) */
+static int provision_supervise(struct launch *l, struct bb_err *err)
+{
+	char *path, *text, url[64];
+	json_t *doc, *servers;
+	struct bb_err ignored = {0};
+	int rc;
+
+	if (!needs(l, "supervise.sock") ||
+	    strcmp(jstr(json_object_get(l->plan, "provider"), "template"), "claude"))
+		return 0;
+	path = path2(l->home, ".claude.json");
+	doc = bb_json_load(path, &ignored);
+	if (!json_is_object(doc)) {
+		json_decref(doc);
+		doc = json_object();
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/mcp", PORT_SUPERVISE);
+	servers = json_object_get(doc, "mcpServers");
+	if (!json_is_object(servers)) {
+		servers = json_object();
+		json_object_set_new(doc, "mcpServers", servers);
+	}
+	json_object_set_new(servers, "supervise", json_pack("{s:s, s:s}", "type", "http", "url", url));
+	text = bb_json_string(doc);
+	rc = bb_write_state_file(path, text, strlen(text), 0600, err);
+	free(text);
+	free(path);
+	json_decref(doc);
+	return rc;
+}
+
 /* The original's order: CA, prompt, provider auth, skills, workspace,
  * git, supervise. */
 static int provision(struct launch *l, struct bb_err *err)
@@ -865,7 +979,8 @@ static int provision(struct launch *l, struct bb_err *err)
 		json_decref(f);
 	}
 	if (rc < 0 || provision_provider(l, err) < 0 || provision_skills(l, err) < 0 ||
-	    provision_workspace(l, err) < 0)
+	    provision_workspace(l, err) < 0 || provision_git(l, err) < 0 ||
+	    provision_supervise(l, err) < 0)
 		return -1;
 	return 0;
 }
