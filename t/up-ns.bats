@@ -11,6 +11,8 @@ SLUG=t-abcde
 setup() {
 	bb_setup
 	PIDS=()
+	# A sleep no other test on the machine runs, for pgrep.
+	NAP=300.$$$RANDOM
 	RUN=$XDG_RUNTIME_DIR/bb/$SLUG
 	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN"
 	cat >plan.json <<-EOF2
@@ -159,11 +161,11 @@ supervise"
 @test "the agent's environment is not on any host argv" {
 	HOST_FWD=fwd-$RANDOM-value
 	export HOST_FWD
-	bb-up -y -p plan.json -N t -- sleep 5 &
+	bb-up -y -p plan.json -N t -- sleep $NAP &
 	PIDS+=($!)
 	wait_for "$XDG_STATE_HOME/bb/bottles/$SLUG/home/.bot-bottle-prompt.txt"
 	sleep 0.3
-	pgrep -f 'sleep 5' >/dev/null
+	pgrep -f "sleep $NAP" >/dev/null
 	run sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\0" " "'
 	refute_output --partial "$HOST_FWD"
 	refute_output --partial lit-value
@@ -202,22 +204,22 @@ supervise"
 }
 
 @test "SIGTERM to bb-up stops the agent and tears down" {
-	bb-up -y -p plan.json -N t -- sleep 300 &
+	bb-up -y -p plan.json -N t -- sleep $NAP &
 	up=$!
 	wait_for "$XDG_STATE_HOME/bb/bottles/$SLUG/home/.bot-bottle-prompt.txt"
 	sleep 0.3
-	pgrep -f 'sleep 300' >/dev/null
+	pgrep -f "sleep $NAP" >/dev/null
 	kill -TERM "$up"
 	code=0
 	wait "$up" || code=$?
 	[ "$code" -eq 143 ]
-	run pgrep -f 'sleep 300'
+	run pgrep -f "sleep $NAP"
 	assert_failure
 	[ ! -e "$RUN" ]
 }
 
 @test "ls lists a running bottle; down stops it" {
-	bb-up -y -p plan.json -N t -- sleep 300 &
+	bb-up -y -p plan.json -N t -- sleep $NAP &
 	PIDS+=($!)
 	wait_for "$XDG_STATE_HOME/bb/bottles/$SLUG/home/.bot-bottle-prompt.txt"
 	sleep 0.3
@@ -229,7 +231,7 @@ supervise"
 	assert_line --index 1 --regexp "^$SLUG +t +ns "
 	run bb-up down "$SLUG"
 	assert_success
-	run pgrep -f 'sleep 300'
+	run pgrep -f "sleep $NAP"
 	assert_failure
 	run bb-up ls -j
 	[ "$(jq '.bottles | length' <<<"$output")" = 0 ]
@@ -250,7 +252,7 @@ supervise"
 }
 
 @test "a bottle left by a killed bb-up is cleaned by the next run" {
-	bb-up -y -p plan.json -N t -- sleep 300 &
+	bb-up -y -p plan.json -N t -- sleep $NAP &
 	up=$!
 	wait_for "$XDG_STATE_HOME/bb/bottles/$SLUG/home/.bot-bottle-prompt.txt"
 	sleep 0.3
@@ -258,7 +260,7 @@ supervise"
 	wait "$up" || true
 	sleep 0.2
 	# --die-with-parent took the agent down with bb-up.
-	run pgrep -f 'sleep 300'
+	run pgrep -f "sleep $NAP"
 	assert_failure
 	[ -e "$RUN" ]
 	run jq -r .running "$XDG_STATE_HOME/bb/bottles/$SLUG/metadata.json"
