@@ -73,3 +73,17 @@ EOF
 	run diff full.json one.json
 	assert_success
 }
+
+@test "bb-manifest | bb-plan | bb-render-pipelock" {
+	setup_bottle
+	export PIPE_HOST_VAR=x PIPE_CLAUDE_TOKEN=sk-ant-pipe-secret PIPE_GH_PAT=ghp_pipe_secret
+	run sh -c 'bb-manifest | bb-plan --slug demo-pipe1 demo 2>/dev/null | bb-render-pipelock -o pipelock.yaml'
+	assert_success
+	[ "$(stat -c %a pipelock.yaml)" = 600 ]
+	run bb-render-pipelock --parse pipelock.yaml
+	assert_success
+	run jq -c '[.api_allowlist, .tls_interception.passthrough_domains, .ssrf.ip_allowlist, .tls_interception.ca_cert]' <<<"$output"
+	assert_output "[[\"api.anthropic.com\",\"api.github.com\",\"db.internal\",\"supervise\"],[\"api.anthropic.com\",\"db.internal\"],[\"10.1.2.0/24\"],\"$XDG_STATE_HOME/bb/bottles/demo-pipe1/pipelock/ca.pem\"]"
+	run grep -e sk-ant-pipe-secret -e ghp_pipe_secret -e PIPE_ pipelock.yaml
+	assert_failure
+}
