@@ -38,6 +38,7 @@
 #define CONNECT_SECS 30
 #define DRAIN_SECS 10
 #define MAX_LISTEN 16
+#define MAX_CONNS 400         /* agent connections at once (2 fds each) */
 #define SESS_CACHE 64
 #define POOL_MAX 64           /* idle upstream connections kept */
 #define POOL_SECS 30          /* and for how long */
@@ -685,8 +686,8 @@ static int pump_request(struct conn *c)
 	if (c->rmsg.complete) {
 		/* Input stays buffered (bounded by the read watermark). */
 		c->st = C_WAIT;
-	} else if (u->ready) {
-		throttle(c->bev, u->bev, up_out(u));
+	} else {
+		throttle(c->bev, u->ready ? u->bev : NULL, up_out(u));
 	}
 	return 0;
 }
@@ -1196,7 +1197,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct timeval tv = {IDLE_SECS, 0};
 	int one = 1;
 
-	if (S.draining || !(c = calloc(1, sizeof(*c)))) {
+	if (S.draining || S.nconns >= MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
 		evutil_closesocket(fd);
 		return;
 	}
