@@ -50,6 +50,10 @@ http {
 			client_max_body_size 0;
 			dav_methods PUT;
 		}
+		location = /v1/conn {
+			default_type text/plain;
+			return 200 "\$connection\n";
+		}
 		location /v1/git/ {
 			return 200 "git\n";
 		}

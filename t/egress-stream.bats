@@ -89,6 +89,16 @@ data: event 3"
 	assert_output 3
 }
 
+@test "an idle upstream connection is reused by the agent's next connection" {
+	egress_start
+	a=$(pcurl "https://up.test:$NP/v1/conn")
+	b=$(pcurl "https://up.test:$NP/v1/conn")
+	[ -n "$a" ] && [ "$a" = "$b" ]
+	# Not across hosts.
+	c=$(pcurl "https://other.test:$NP/v1/conn")
+	[ "$c" != "$a" ]
+}
+
 @test "SIGTERM lets the exchange in flight finish, then exits 0" {
 	egress_start --resolve "other.test:$SP:127.0.0.1"
 	pcurl -N "https://other.test:$SP/sse" >events &

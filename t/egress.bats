@@ -225,6 +225,19 @@ raw() { # send a raw request to the proxy, print the answer
 	assert_output --partial '"reason":"request-target must be an absolute http:// URL"'
 }
 
+@test "plain HTTP to an open route is forwarded in origin form" {
+	mkdir www && echo plain-ok >www/index.txt
+	HP=$(free_port)
+	python3 -m http.server -b 127.0.0.1 -d www "$HP" 2>/dev/null &
+	HTTP_PID=$!
+	wait_for "127.0.0.1:$HP"
+	egress_start --resolve "other.test:$HP:127.0.0.1"
+	run curl -sS --proxy "http://127.0.0.1:$EP" "http://other.test:$HP/index.txt"
+	kill "$HTTP_PID"
+	assert_output plain-ok
+	grep -q '"host":"other.test","path":"/index.txt","decision":"allow","status":200' audit.log
+}
+
 @test "upstream failures answer 502 with the cause" {
 	egress_start
 	run pcurl -o body -w '%{http_code}' "https://up.test:1/v1/hello"
