@@ -525,12 +525,27 @@ static int load_project(struct bb_manifest *m, const char *project,
 	return load_dir(m, sub, BB_MKIND_AGENT, BB_ORIGIN_PROJECT, err);
 }
 
+static int utf8_ok(const char *s)
+{
+	json_t *j = json_string(s);
+
+	json_decref(j);
+	return j != NULL;
+}
+
 struct bb_manifest *bb_manifest_load(const char *home, const char *project,
 				     struct bb_err *err)
 {
-	struct bb_manifest *m = bb_manifest_new(home);
+	struct bb_manifest *m;
 	char sub[PATH_MAX];
 
+	/* Paths go into the JSON document, which is UTF-8 only. */
+	if (!utf8_ok(home) || (project && !utf8_ok(project))) {
+		bb_errf(err, NULL, "the manifest and project directory paths "
+				   "must be valid UTF-8");
+		return NULL;
+	}
+	m = bb_manifest_new(home);
 	if (!m) {
 		bb_errf(err, home, "out of memory");
 		return NULL;

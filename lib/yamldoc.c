@@ -51,6 +51,7 @@ static int is_int(const char *s)
 static json_t *plain_scalar(struct reader *r, const yaml_event_t *ev)
 {
 	const char *s = (const char *)ev->data.scalar.value;
+	json_t *v;
 
 	if (!*s || !strcmp(s, "~") || !strcmp(s, "null") ||
 	    !strcmp(s, "Null") || !strcmp(s, "NULL"))
@@ -61,17 +62,20 @@ static json_t *plain_scalar(struct reader *r, const yaml_event_t *ev)
 	    !strcmp(s, "FALSE"))
 		return json_false();
 	if (is_int(s)) {
-		long long v;
+		long long n;
 
 		errno = 0;
-		v = strtoll(s, NULL, 10);
+		n = strtoll(s, NULL, 10);
 		if (errno == ERANGE) {
 			fail_at(r, &ev->start_mark, "integer out of range");
 			return NULL;
 		}
-		return json_integer(v);
+		return json_integer(n);
 	}
-	return json_string(s);
+	v = json_string(s);
+	if (!v)
+		fail_at(r, &ev->start_mark, "string is not valid UTF-8");
+	return v;
 }
 
 static json_t *scalar(struct reader *r, const yaml_event_t *ev)
@@ -127,6 +131,7 @@ static json_t *mapping(struct reader *r, int depth)
 
 	for (;;) {
 		yaml_event_t ev;
+		yaml_mark_t key_mark;
 		json_t *val;
 		char *key;
 
@@ -142,6 +147,14 @@ static json_t *mapping(struct reader *r, int depth)
 			yaml_event_delete(&ev);
 			break;
 		}
+		/* A NUL would cut the key short and make it another key. */
+		if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length)) {
+			fail_at(r, &ev.start_mark,
+				"mapping keys must not contain NUL bytes");
+			yaml_event_delete(&ev);
+			break;
+		}
+		key_mark = ev.start_mark;
 		key = strndup((const char *)ev.data.scalar.value,
 			      ev.data.scalar.length);
 		if (json_object_get(obj, key)) {
@@ -165,7 +178,11 @@ static json_t *mapping(struct reader *r, int depth)
 			free(key);
 			break;
 		}
-		json_object_set_new(obj, key, val);
+		if (json_object_set_new(obj, key, val) < 0) {
+			fail_at(r, &key_mark, "mapping key is not valid UTF-8");
+			free(key);
+			break;
+		}
 		free(key);
 	}
 	json_decref(obj);

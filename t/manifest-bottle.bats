@@ -202,3 +202,16 @@ B=bottles/dev.md
 	assert_success
 	printf '%s\n' "$output" | jq -e '.bottles.dev.agent_provider.forward_host_credentials == true'
 }
+
+@test "file syntax: a key with a NUL byte is not another key" {
+	printf -- '---\n"env\\0x": {}\n---\n' >"$M/$B"
+	fails_at $B 'line 2' 'mapping keys must not contain NUL bytes'
+}
+
+@test "a manifest directory whose path is not UTF-8 is refused" {
+	d=$(printf 'man\xffifest')
+	mkdir "$d"
+	run bb-manifest -d "$d"
+	assert_failure 1
+	assert_output 'bb-manifest: error: the manifest and project directory paths must be valid UTF-8'
+}
