@@ -6,6 +6,7 @@ load helper
 load gitgate_helper
 
 teardown() {
+	[ -n "${RELAY_PID:-}" ] && kill "$RELAY_PID" 2>/dev/null
 	gate_down
 }
 
@@ -89,6 +90,19 @@ teardown() {
 	[ "$SECONDS" -lt 8 ]
 }
 
+@test "--scanner gitleaks without gitleaks refuses every push" {
+	command -v gitleaks && skip "gitleaks is installed here"
+	gate_up --scanner gitleaks
+	agent_git clone -q "$(UPSTREAM_URL)" "$T/work"
+	echo more >>"$T/work/README"
+	agent_git -C "$T/work" commit -qam "agent: clean but unscanned"
+	run agent_git -C "$T/work" push origin main
+	assert_failure
+	assert_output --partial 'remote: bb-gitgate: gitleaks is required (--scanner gitleaks) but not installed; refusing push'
+	run upstream_log
+	refute_output --partial unscanned
+}
+
 @test "a unix socket listener serves the same repos; SIGTERM removes it" {
 	start_sshd
 	make_upstream
@@ -100,6 +114,22 @@ teardown() {
 	run curl -s --unix-socket "$T/gitgate.sock" -o /dev/null -w '%{http_code} %{content_type}' \
 		"http://gate/app.git/info/refs?service=git-upload-pack"
 	assert_output '200 application/x-git-upload-pack-advertisement'
+	# Through a TCP relay to the socket, as inside a bottle: clone, and a
+	# refused push still shows why.
+	RELAY_PORT=$(free_port)
+	socat "TCP-LISTEN:$RELAY_PORT,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$T/gitgate.sock" 3>&- &
+	RELAY_PID=$!
+	wait_for "127.0.0.1:$RELAY_PORT"
+	bb-gitgate gitconfig --gate-url "http://127.0.0.1:$RELAY_PORT" "$T/plan.json" >"$T/agent.gitconfig"
+	agent_git clone -q "$(UPSTREAM_URL)" "$T/work"
+	printf 'key = %s\n' "$(fake_aws_key)" >"$T/work/k.txt"
+	agent_git -C "$T/work" add k.txt
+	agent_git -C "$T/work" commit -qm "agent: key over the socket"
+	run agent_git -C "$T/work" push origin main
+	kill "$RELAY_PID"
+	assert_failure
+	assert_output --partial 'remote: bb-gitgate: secret found: commit'
+	assert_output --partial 'rule aws-access-key'
 	kill -TERM "$GATE_PID"
 	rc=0
 	wait "$GATE_PID" || rc=$?
