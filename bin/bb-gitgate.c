@@ -259,6 +259,8 @@ static char *state_dir(const char *state)
 	return abs;
 }
 
+/* Local work only: the first advertisement fetches from upstream anyway
+ * (every one does), so the gate listens without waiting on the network. */
 static void setup_mirrors(const struct gg_plan *plan, const char *state,
 			  const char *scanner)
 {
@@ -270,21 +272,15 @@ static void setup_mirrors(const struct gg_plan *plan, const char *state,
 		bb_failx(BB_EXIT_INPUT, "out of memory");
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct gg_repo *r = &plan->repos[i];
-		char msg[1024];
 
 		if (gg_mirror_setup(state, r, hook, scanner, &err) < 0) {
 			free(hook);
 			bb_fail(&err, BB_EXIT_INPUT);
 		}
-		if (!r->host_key[0]) {
+		if (!r->host_key[0])
 			bb_warnx("git_gate.repos[%zu]: repo '%s' has no "
 				 "host_key; fetch and push will be refused",
 				 i, r->name);
-			continue;
-		}
-		/* Best effort: each fetch refreshes again anyway. */
-		if (gg_mirror_refresh(state, r, 0, msg, sizeof(msg), &err) < 0)
-			bb_warnx("%s: %s", err.where, err.what);
 	}
 	free(hook);
 }
