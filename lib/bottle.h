@@ -34,6 +34,10 @@ struct bb_bottle {
 	char *const *argv;    /* the agent command */
 };
 
+/* The files of /etc a bottle may see (when world-readable on the host). */
+extern const char *const bb_etc_public[];
+int bb_world_readable(const char *path);
+
 /* Write passwd, group, hosts and the CA bundle (system bundle plus
  * ca_cert, when given) into b->guestdir. */
 int bb_bottle_guest_files(const struct bb_bottle *b, const char *ca_cert,

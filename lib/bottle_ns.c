@@ -22,7 +22,7 @@
  * guest uid maps to it, so DAC would not stop the agent from reading a
  * root-only file: only world-readable entries are bound (see
  * bind_if_public), and nothing holding host secrets is listed. */
-static const char *const etc_public[] = {
+const char *const bb_etc_public[] = {
 	"/etc/alternatives", "/etc/ld.so.cache", "/etc/ld.so.conf",
 	"/etc/ld.so.conf.d", "/etc/nsswitch.conf", "/etc/localtime",
 	"/etc/timezone", "/etc/protocols", "/etc/services", "/etc/mime.types",
@@ -35,6 +35,14 @@ static const char *const etc_public[] = {
 static const char *const usr_links[] = {
 	"bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL,
 };
+
+int bb_world_readable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && (st.st_mode & S_IROTH) &&
+	       (!S_ISDIR(st.st_mode) || (st.st_mode & S_IXOTH));
+}
 
 static void bind_if_public(struct bb_strv *a, const char *path)
 {
@@ -72,8 +80,8 @@ static void root_dirs(struct bb_strv *a)
 		snprintf(p, sizeof(p), "/%s", usr_links[i]);
 		bind_if_public(a, p);
 	}
-	for (int i = 0; etc_public[i]; i++)
-		bind_if_public(a, etc_public[i]);
+	for (int i = 0; bb_etc_public[i]; i++)
+		bind_if_public(a, bb_etc_public[i]);
 }
 
 static void guest_file(struct bb_strv *a, const struct bb_bottle *b,
