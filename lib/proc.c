@@ -2,12 +2,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <time.h>
 #include <unistd.h>
 
@@ -193,18 +198,20 @@ static int file_actions(posix_spawn_file_actions_t *fa,
 	return rc;
 }
 
+static const int reset[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
+			    SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD,
+			    SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU};
+#define NRESET (sizeof(reset) / sizeof(reset[0]))
+
 static int spawn_attrs(posix_spawnattr_t *at, const struct bb_spawn_opts *o)
 {
-	static const int reset[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
-				    SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD,
-				    SIGALRM, SIGTSTP, SIGTTIN, SIGTTOU};
 	sigset_t none, def;
 	short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 	int rc;
 
 	sigemptyset(&none);
 	sigemptyset(&def);
-	for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+	for (size_t i = 0; i < NRESET; i++)
 		sigaddset(&def, reset[i]);
 	if (o->own_pgroup)
 		flags |= POSIX_SPAWN_SETPGROUP;
@@ -215,6 +222,113 @@ static int spawn_attrs(posix_spawnattr_t *at, const struct bb_spawn_opts *o)
 	return rc;
 }
 
+#ifdef __linux__
+/* argv[0] through our PATH, as execvp would, but before the fork. */
+static int resolve_exe(const char *file, char *out, size_t n)
+{
+	const char *path = getenv("PATH");
+	int last = ENOENT;
+
+	if (strchr(file, '/')) {
+		snprintf(out, n, "%s", file);
+		return access(out, X_OK) == 0 ? 0 : errno;
+	}
+	if (!path)
+		path = "/usr/bin:/bin";
+	while (*path) {
+		size_t len = strcspn(path, ":");
+
+		snprintf(out, n, "%.*s%s%s", (int)len, len ? path : ".",
+			 len ? "/" : "", file);
+		if (access(out, X_OK) == 0)
+			return 0;
+		if (errno != ENOENT)
+			last = errno;
+		path += len + (path[len] == ':');
+	}
+	return last;
+}
+
+/* In the child between fork and exec: async-signal-safe calls only. */
+static _Noreturn void child_fail(int ep, int e)
+{
+	if (write(ep, &e, sizeof(e)) < 0) {
+		/* the parent sees EOF and a dead child */
+	}
+	_exit(127);
+}
+
+static _Noreturn void forked_child(const struct bb_spawn_opts *o,
+				   const char *exe, pid_t parent, int ep,
+				   const sigset_t *mask)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (size_t i = 0; i < NRESET; i++)
+		sigaction(reset[i], &dfl, NULL);
+	if (prctl(PR_SET_PDEATHSIG, o->pdeathsig) < 0)
+		child_fail(ep, errno);
+	if (getppid() != parent)
+		child_fail(ep, ESRCH);
+	if (o->own_pgroup && setpgid(0, 0) < 0)
+		child_fail(ep, errno);
+	if ((o->fd_in >= 0 && dup2(o->fd_in, 0) < 0) ||
+	    (o->fd_out >= 0 && dup2(o->fd_out, 1) < 0) ||
+	    (o->fd_err >= 0 && dup2(o->fd_err, 2) < 0))
+		child_fail(ep, errno);
+	/* Close-on-exec rather than close: ep must live until the exec. */
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+		child_fail(ep, errno);
+	sigprocmask(SIG_SETMASK, mask, NULL);
+	execve(exe, o->argv, o->envp ? o->envp : environ);
+	child_fail(ep, errno);
+}
+
+static int spawn_forked(const struct bb_spawn_opts *o, pid_t *pid,
+			struct bb_err *err)
+{
+	char exe[PATH_MAX];
+	sigset_t all, old, none;
+	pid_t parent = getpid(), child;
+	int ep[2], e = 0, rc;
+	ssize_t r;
+
+	if ((rc = resolve_exe(o->argv[0], exe, sizeof(exe))) != 0)
+		return bb_errf(err, o->argv[0], "cannot start: %s",
+			       strerror(rc));
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return bb_errf(err, o->argv[0], "pipe: %s", strerror(errno));
+	sigfillset(&all);
+	sigemptyset(&none);
+	/* No handler of ours may run in the child before it resets them. */
+	sigprocmask(SIG_SETMASK, &all, &old);
+	child = fork();
+	if (child == 0)
+		forked_child(o, exe, parent, ep[1], &none);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(ep[1]);
+	if (child < 0) {
+		close(ep[0]);
+		return bb_errf(err, o->argv[0], "fork: %s", strerror(errno));
+	}
+	if (o->own_pgroup)
+		setpgid(child, child); /* both sides: no window for a kill */
+	while ((r = read(ep[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(ep[0]);
+	if (r == (ssize_t)sizeof(e)) {
+		while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+			;
+		return bb_errf(err, o->argv[0], "cannot start: %s",
+			       strerror(e));
+	}
+	*pid = child;
+	return 0;
+}
+#endif
+
 int bb_spawn(const struct bb_spawn_opts *o, pid_t *pid, struct bb_err *err)
 {
 	posix_spawn_file_actions_t fa;
@@ -223,6 +337,13 @@ int bb_spawn(const struct bb_spawn_opts *o, pid_t *pid, struct bb_err *err)
 
 	if (!o->argv || !o->argv[0])
 		return bb_errf(err, NULL, "spawn: empty argv");
+	if (o->pdeathsig) {
+#ifdef __linux__
+		return spawn_forked(o, pid, err);
+#else
+		return bb_errf(err, o->argv[0], "pdeathsig: Linux only");
+#endif
+	}
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return bb_errf(err, o->argv[0], "out of memory");
 	if (posix_spawnattr_init(&at) != 0) {

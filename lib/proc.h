@@ -16,11 +16,14 @@ struct bb_spawn_opts {
 	int fd_out;         /* fd 1; -1 keeps ours */
 	int fd_err;         /* fd 2; -1 keeps ours */
 	int own_pgroup;     /* child leads a new process group */
+	int pdeathsig;      /* signal the child gets when we die; 0: none */
 };
 
 /* posix_spawnp with every descriptor above 2 closed in the child, an
  * empty signal mask, and default dispositions for the signals a
- * supervisor handles or ignores.  Errors name argv[0]. */
+ * supervisor handles or ignores.  Errors name argv[0], and a failed exec
+ * is reported here, not as an exit status.  With pdeathsig (Linux) the
+ * same is done by fork and exec, since posix_spawn cannot set it. */
 int bb_spawn(const struct bb_spawn_opts *o, pid_t *pid, struct bb_err *err);
 
 /* Build a child environment from spec entries: "NAME" copies NAME from

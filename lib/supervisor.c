@@ -217,6 +217,8 @@ static int spawn_child(struct sv *sv, struct child *c)
 	so.fd_in = sv->devnull;
 	so.fd_out = so.fd_err = p[1];
 	so.own_pgroup = 1;
+	/* Should we be killed outright, the daemons go too. */
+	so.pdeathsig = SIGKILL;
 	rc = bb_spawn(&so, &c->pid, &err);
 	close(p[1]);
 	if (rc < 0) {

@@ -432,3 +432,15 @@ PATH=$PATH"
 	! alive "$SV"
 	SV=
 }
+
+@test "the daemons die with a supervisor that is killed outright" {
+	daemons_file "$(daemon egress stubborn)" "$(daemon pipelock)"
+	start_sidecar
+	e=$(cat egress.pid) p=$(cat pipelock.pid)
+	kill -KILL "$SV"
+	wait "$SV" || true
+	SV=
+	i=0
+	while { alive "$e" || alive "$p"; } && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
+	! alive "$e" && ! alive "$p"
+}
