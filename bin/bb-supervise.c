@@ -242,14 +242,9 @@ static int cmd_approve(const struct args *a, char *root)
 
 	if (a->edit && !(edited = bb_json_load(a->edit, &err)))
 		rc = -1;
-	if (rc == 0 && bb_decide_approve(state, a->id, edited, a->note,
-					 &summary, &err) < 0) {
-		/* a fault in the edited payload is the file's */
-		if (a->edit && (strncmp(err.where, "payload", 7) == 0 ||
-				strncmp(err.what, "payload", 7) == 0))
-			bb_err_prefix(&err, a->edit, ": ");
+	if (rc == 0 && bb_decide_approve(state, a->id, edited, a->edit,
+					 a->note, &summary, &err) < 0)
 		rc = -1;
-	}
 	if (rc == 0)
 		fprintf(stderr, "%s: %s approved%s%s\n", bb_progname, a->id,
 			summary ? ": " : "", summary ? summary : "");

@@ -15,7 +15,6 @@
 #include "json.h"
 #include "queue.h"
 #include "routeapply.h"
-#include "routecheck.h"
 
 char *bb_bottles_root(void)
 {
@@ -222,31 +221,38 @@ static int record(const char *q, const char *id, const char *status,
 	return rc;
 }
 
-/* Put the proposal's payload into force; *note says what was done. */
+/* Put the proposal's payload into force; *note says what was done.
+ * source names the payload in errors (the edit file, or the proposal). */
 static int apply(const char *state, const char *tool, json_t *payload,
-		 char **note, struct bb_err *err)
+		 const char *source, char **note, struct bb_err *err)
 {
 	json_t *route;
+	int rc;
 
 	*note = NULL;
 	if (strcmp(tool, "report_blocked") == 0)
 		return 0; /* an answer only: nothing to put in force */
 	if (strcmp(tool, "request_egress_route") != 0)
-		return bb_errf(err, NULL, "unknown tool '%s'", tool);
-	route = json_object_get(payload, "route");
+		return bb_errf(err, source, "unknown tool '%s'", tool);
 	if (!json_is_object(payload) || json_object_size(payload) != 1 ||
-	    !route)
-		return bb_errf(err, "payload",
-			       "must be {\"route\": {...}} (bb-supervise(5))");
-	if (bb_route_check(route, "payload.route", err) < 0)
+	    !json_object_get(payload, "route"))
+		return bb_errf(err, source,
+			       "payload must be {\"route\": {...}} "
+			       "(bb-supervise(5))");
+	route = bb_route_checked(json_object_get(payload, "route"), source,
+				 "payload.route", err);
+	if (!route)
 		return -1;
-	return bb_route_apply(state, route, note, err);
+	rc = bb_route_apply(state, route, note, err);
+	json_decref(route);
+	return rc;
 }
 
 int bb_decide_approve(const char *state, const char *id, json_t *edited,
-		      const char *note, char **summary, struct bb_err *err)
+		      const char *edit_source, const char *note, char **summary,
+		      struct bb_err *err)
 {
-	char *q = queue_of(state), *applied_note = NULL;
+	char *q = queue_of(state), *applied_note = NULL, source[96];
 	json_t *p = NULL, *payload;
 	const char *tool;
 	int lock, rc = -1;
@@ -260,7 +266,9 @@ int bb_decide_approve(const char *state, const char *id, json_t *edited,
 		goto out;
 	tool = json_string_value(json_object_get(p, "tool"));
 	payload = edited ? edited : json_object_get(p, "payload");
-	if (apply(state, tool ? tool : "", payload, &applied_note, err) < 0)
+	snprintf(source, sizeof(source), "proposal %s", id);
+	if (apply(state, tool ? tool : "", payload,
+		  edited ? edit_source : source, &applied_note, err) < 0)
 		goto out;
 	if (record(q, id, "approved",
 		   note && *note ? note

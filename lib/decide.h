@@ -25,10 +25,11 @@ json_t *bb_decide_show(const char *state, const char *id,
 
 /* Apply the proposal (or the operator's edited payload), then record
  * "approved" and archive it. If applying fails nothing is recorded and
- * the proposal stays pending. *summary: a malloc'd line on what was
- * done. */
+ * the proposal stays pending. Errors in an edited payload name
+ * edit_source. *summary: a malloc'd line on what was done. */
 int bb_decide_approve(const char *state, const char *id, json_t *edited,
-		      const char *note, char **summary, struct bb_err *err);
+		      const char *edit_source, const char *note, char **summary,
+		      struct bb_err *err);
 int bb_decide_reject(const char *state, const char *id, const char *reason,
 		     struct bb_err *err);
 

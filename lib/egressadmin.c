@@ -49,15 +49,17 @@ static json_t *project(json_t *doc, const char *sock, struct bb_err *err)
 		json_t *host = json_object_get(r, "host");
 		json_t *paths = json_object_get(r, "path_allowlist");
 		json_t *scheme = json_object_get(r, "auth_scheme");
+		json_t *flag = json_object_get(r, "authenticated");
+		int authed = json_is_boolean(flag)
+				     ? json_is_true(flag)
+				     : json_string_length(scheme) > 0;
 		json_t *e;
 
 		if (!json_is_string(host))
 			continue;
 		e = json_pack("{s:O, s:o, s:b}", "host", host,
 			      "path_allowlist", json_array(), "authenticated",
-			      json_is_string(scheme) ||
-				      json_is_true(json_object_get(
-					      r, "authenticated")));
+			      authed);
 		if (json_is_array(paths)) {
 			json_t *p;
 			size_t j;
@@ -69,7 +71,7 @@ static json_t *project(json_t *doc, const char *sock, struct bb_err *err)
 								"path_allowlist"),
 						p);
 		}
-		if (json_is_string(scheme))
+		if (authed && json_string_length(scheme) > 0)
 			json_object_set(e, "auth_scheme", scheme);
 		json_array_append_new(out, e);
 	}

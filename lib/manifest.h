@@ -62,6 +62,13 @@ json_t *bb_agent_check(json_t *front, const char *body,
 		       const char *name, const char *path,
 		       enum bb_morigin origin, struct bb_err *err);
 
+/* One egress route checked with exactly the rules of a bottle's
+ * egress.routes[] entry, for routes that arrive at run time (an agent's
+ * request, an operator's edit in bb-supervise): the normalised route (new
+ * reference) or NULL.  Errors read "SOURCE: LABEL.FIELD: WHAT". */
+json_t *bb_manifest_route_check(json_t *route, const char *source,
+				const char *label, struct bb_err *err);
+
 /* Bits of *declared: which optional bottle fields the file set, for the
  * extends merge. */
 enum {

@@ -577,9 +577,9 @@ fail:
 	return -1;
 }
 
-static json_t *check_route(struct chk *c, size_t i, json_t *r)
+static json_t *check_route_at(struct chk *c, const char *label, json_t *r)
 {
-	char label[64], field[300], host[256];
+	char field[300], host[256];
 	json_t *h = json_object_get(r, "host");
 	json_t *pa = json_object_get(r, "path_allowlist");
 	json_t *auth = json_object_get(r, "auth");
@@ -587,7 +587,6 @@ static json_t *check_route(struct chk *c, size_t i, json_t *r)
 	json_t *route, *paths;
 	const char *why;
 
-	snprintf(label, sizeof(label), "egress.routes[%zu]", i);
 	if (need(c, r, label, JSON_OBJECT) < 0 ||
 	    check_keys(c, r, label, route_keys, NULL,
 		       "; accepted keys are 'host', 'path_allowlist', 'auth', "
@@ -619,6 +618,23 @@ static json_t *check_route(struct chk *c, size_t i, json_t *r)
 		return NULL;
 	}
 	return route;
+}
+
+static json_t *check_route(struct chk *c, size_t i, json_t *r)
+{
+	char label[64];
+
+	snprintf(label, sizeof(label), "egress.routes[%zu]", i);
+	return check_route_at(c, label, r);
+}
+
+json_t *bb_manifest_route_check(json_t *route, const char *source,
+				const char *label, struct bb_err *err)
+{
+	struct chk c = {.path = source, .err = err};
+
+	snprintf(c.subject, sizeof(c.subject), "%s", label);
+	return check_route_at(&c, label, route);
 }
 
 /* Hosts are unique on the proxy (canonical hosts are lower case). */

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "json.h"
-#include "routecheck.h"
+#include "routeapply.h"
 
 static const char *const versions[] = {"2025-06-18", "2025-03-26", NULL};
 
@@ -186,30 +186,18 @@ static json_t *route_from_args(json_t *args, struct bb_err *err)
 {
 	static const char *const keys[] = {"host", "path_allowlist", "auth",
 					   "reason", NULL};
-	json_t *route, *h;
-	char *host;
+	json_t *asked, *route;
 
 	if (only_keys(args, keys, err) < 0 || !text_arg(args, "reason", err))
 		return NULL;
-	route = json_deep_copy(args);
-	if (!route) {
+	if (!(asked = json_deep_copy(args))) {
 		bb_errf(err, NULL, "out of memory");
 		return NULL;
 	}
-	json_object_del(route, "reason");
-	if (bb_route_check(route, "route", err) < 0) {
-		json_decref(route);
-		return NULL;
-	}
-	h = json_object_get(route, "host");
-	host = strdup(json_string_value(h));
-	for (char *p = host; p && *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (host)
-		json_object_set_new(route, "host", json_string(host));
-	free(host);
-	if (json_array_size(json_object_get(route, "path_allowlist")) == 0)
-		json_object_del(route, "path_allowlist");
+	json_object_del(asked, "reason");
+	route = bb_route_checked(asked, "request_egress_route", "arguments",
+				 err);
+	json_decref(asked);
 	return route;
 }
 
@@ -347,7 +335,8 @@ static void call_propose(const struct bb_mcp_hooks *h, json_t *rpc_id,
 	const char *why;
 
 	if (!payload) {
-		out->body = bb_mcp_error(rpc_id, BB_RPC_INVALID_PARAMS, "%s",
+		out->body = bb_mcp_error(rpc_id, BB_RPC_INVALID_PARAMS, "%s%s%s",
+					 err.where, err.where[0] ? ": " : "",
 					 err.what);
 		return;
 	}

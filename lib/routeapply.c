@@ -14,6 +14,7 @@
 
 #include "file.h"
 #include "json.h"
+#include "manifest.h"
 
 extern char **environ;
 
@@ -73,6 +74,23 @@ static json_t *sfile_json(const struct sfile *f, struct bb_err *err)
 		return NULL;
 	}
 	return doc;
+}
+
+json_t *bb_route_checked(json_t *route, const char *source,
+			 const char *label, struct bb_err *err)
+{
+	json_t *r = bb_manifest_route_check(route, source, label, err);
+	json_t *pl;
+
+	if (!r)
+		return NULL;
+	if (json_array_size(json_object_get(r, "path_allowlist")) == 0)
+		json_object_del(r, "path_allowlist");
+	pl = json_object_get(r, "pipelock");
+	if (pl && !json_is_true(json_object_get(pl, "tls_passthrough")) &&
+	    json_array_size(json_object_get(pl, "ssrf_ip_allowlist")) == 0)
+		json_object_del(r, "pipelock");
+	return r;
 }
 
 static int host_is(json_t *r, const char *host)

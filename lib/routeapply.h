@@ -11,6 +11,13 @@
 
 #include "err.h"
 
+/* route (as in a bottle's egress.routes[]) checked with the manifest's
+ * rules (bb_manifest_route_check), in its short form: host canonical,
+ * path_allowlist and pipelock only when not the defaults. NULL with err
+ * "SOURCE: LABEL.FIELD: WHAT". */
+json_t *bb_route_checked(json_t *route, const char *source,
+			 const char *label, struct bb_err *err);
+
 /* Can route (a checked manifest route) be applied to this running
  * bottle at all? Its auth must reuse a token slot the bottle already
  * has, and it must not touch a provider's route. */
