@@ -114,11 +114,11 @@ $b $SLUG blocked capability: no gcc in the image"
 	echo '{"route": {"host": "pypi.org", "path_allowlist": ["simple"]}}' >bad.json
 	run bb-supervise approve --edit bad.json "$id"
 	[ "$status" -eq 1 ]
-	assert_output "bb-supervise: error: bad.json: payload.route path_allowlist[0] 'simple' must be an absolute path prefix starting with '/'"
+	assert_output "bb-supervise: error: bad.json: payload.route.path_allowlist[0]: 'simple' must be an absolute path prefix starting with '/'"
 	echo '{"route": {"host": "pypi.org"}, "extra": 1}' >bad2.json
 	run bb-supervise approve --edit bad2.json "$id"
 	[ "$status" -eq 1 ]
-	assert_output 'bb-supervise: error: bad2.json: payload: must be {"route": {...}} (bb-supervise(5))'
+	assert_output 'bb-supervise: error: bad2.json: payload must be {"route": {...}} (bb-supervise(5))'
 	echo '{"route": ' >bad3.json
 	run bb-supervise approve --edit bad3.json "$id"
 	[ "$status" -eq 1 ]

@@ -115,11 +115,11 @@ id: $id" ]
 notes: not in this bottle" ]
 }
 
-@test "invalid route arguments get -32602 with the manifest's wording (SDK client)" {
+@test "invalid route arguments get -32602 with the manifest's own route rules (SDK client)" {
 	start_serve
 	run mcp call request_egress_route '{"host": "https://evil.example/x", "reason": "r"}'
 	assert_failure
-	assert_output --partial "MCP error -32602: route host 'https://evil.example/x' must be a bare DNS name or IP address (no scheme, port, path, '*' or trailing dot)"
+	assert_output --partial "MCP error -32602: request_egress_route: arguments.host: 'https://evil.example/x' must be a bare host name, without a scheme"
 	run mcp call nonexistent_tool '{}'
 	assert_failure
 	assert_output --partial "MCP error -32602: unknown tool 'nonexistent_tool'"
@@ -134,20 +134,21 @@ notes: not in this bottle" ]
 		[ "$(jq -r .error.code <<<"$body")" = -32602 ] || fail "not -32602 for $1: $body"
 		[ "$(jq -r .error.message <<<"$body")" = "$2" ] || fail "for $1: $(jq -r .error.message <<<"$body")"
 	}
-	check '{"host": 7, "reason": "r"}' "route missing required string field 'host'"
-	check '{"reason": "r"}' "route missing required string field 'host'"
+	check '{"host": 7, "reason": "r"}' "request_egress_route: arguments.host: must be a non-empty string (was number)"
+	check '{"reason": "r"}' "request_egress_route: arguments: missing required string field 'host'"
 	check '{"host": "a.example"}' 'arguments.reason must be a non-empty string of at most 4096 bytes'
 	check '{"host": "a.example", "reason": ""}' 'arguments.reason must be a non-empty string of at most 4096 bytes'
-	check '{"host": "a.example", "reason": "r", "path_allowlist": "/v1/"}' 'route path_allowlist must be an array (was string)'
-	check '{"host": "a.example", "reason": "r", "path_allowlist": [1]}' 'route path_allowlist[0] must be a string (was number)'
-	check '{"host": "a.example", "reason": "r", "path_allowlist": ["v1/"]}' "route path_allowlist[0] 'v1/' must be an absolute path prefix starting with '/'"
-	check '{"host": "a.example", "reason": "r", "auth": {}}' "route auth is empty ({}); omit the 'auth' key entirely if this route is unauthenticated. Otherwise both 'scheme' and 'token_ref' are required."
-	check '{"host": "a.example", "reason": "r", "auth": {"scheme": "Basic", "token_ref": "X"}}' "route auth.scheme 'Basic' is not one of Bearer, token"
-	check '{"host": "a.example", "reason": "r", "auth": {"scheme": "Bearer"}}' "route auth.token_ref is required when 'auth' is set (name of the host env var holding the token value)"
-	check '{"host": "a.example", "reason": "r", "auth": {"scheme": "Bearer", "token_ref": "X", "value": "s"}}' "route auth has unknown key 'value'; only 'scheme' and 'token_ref' are accepted"
-	check '{"host": "*.example", "reason": "r"}' "route host '*.example' must be a bare DNS name or IP address (no scheme, port, path, '*' or trailing dot)"
-	check '{"host": "a.example:443", "reason": "r"}' "route host 'a.example:443' must be a bare DNS name or IP address (no scheme, port, path, '*' or trailing dot)"
-	check '{"host": "a.example.", "reason": "r"}' "route host 'a.example.' must be a bare DNS name or IP address (no scheme, port, path, '*' or trailing dot)"
+	check '{"host": "a.example", "reason": "r", "path_allowlist": "/v1/"}' 'request_egress_route: arguments.path_allowlist: must be an array (was string)'
+	check '{"host": "a.example", "reason": "r", "path_allowlist": [1]}' 'request_egress_route: arguments.path_allowlist[0]: must be a string (was number)'
+	check '{"host": "a.example", "reason": "r", "path_allowlist": ["v1/"]}' "request_egress_route: arguments.path_allowlist[0]: 'v1/' must be an absolute path prefix starting with '/'"
+	check '{"host": "a.example", "reason": "r", "path_allowlist": ["/a/../b"]}' "request_egress_route: arguments.path_allowlist[0]: '/a/../b' may not hold '.' or '..' segments"
+	check '{"host": "a.example", "reason": "r", "auth": {}}' "request_egress_route: arguments.auth: is empty ({}); omit the 'auth' key entirely if this route is unauthenticated. Otherwise both 'scheme' and 'token_ref' are required."
+	check '{"host": "a.example", "reason": "r", "auth": {"scheme": "Basic", "token_ref": "X"}}' "request_egress_route: arguments.auth.scheme: 'Basic' is not one of Bearer, token"
+	check '{"host": "a.example", "reason": "r", "auth": {"scheme": "Bearer"}}' "request_egress_route: arguments.auth.token_ref: is required when 'auth' is set (name of the host env var holding the token value)"
+	check '{"host": "a.example", "reason": "r", "auth": {"scheme": "Bearer", "token_ref": "X", "value": "s"}}' "request_egress_route: arguments.auth: unknown key 'value'; only 'scheme' and 'token_ref' are accepted"
+	check '{"host": "*.example", "reason": "r"}' "request_egress_route: arguments.host: '*.example' must be an exact host name; wildcards are not supported"
+	check '{"host": "a.example:443", "reason": "r"}' "request_egress_route: arguments.host: 'a.example:443' must be a bare host name, without a port"
+	check '{"host": "a.example.", "reason": "r"}' "request_egress_route: arguments.host: 'a.example.' must not end with a dot"
 	check '{"host": "a.example", "reason": "r", "pipelock": {"tls_passthrough": true}}' "arguments has unknown key 'pipelock'"
 	rpc "$(call_body report_blocked '{"kind": "root", "description": "d"}')"
 	[ "$(jq -r .error.message <<<"$body")" = 'arguments.kind must be one of credential, capability, pipelock' ]
