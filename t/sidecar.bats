@@ -182,7 +182,10 @@ teardown() {
 	bb-sidecar -p sc.pid daemons.json 2> sup.err 3>&- &
 	SV=$!
 	wait_text sup.err 'egress: egress says hello'
+	# stdout and stderr are pumped separately: wait for both lines
+	wait_text sup.err 'egress: egress complains'
 	stop_sidecar TERM
+	grep -qx 'egress: egress says hello' sup.err
 	grep -qx 'egress: egress complains' sup.err
 }
 
