@@ -73,7 +73,7 @@ dev_and_demo() {
 }
 
 @test "make demo's script runs and prints the manifest" {
-	run sh "$BB_ROOT/share/examples/demo.sh"
+	run sh "$BB_ROOT/share/examples/demo.sh" --manifest-only
 	assert_success
 	printf '%s\n' "$output" | sed 1d | jq -e '.bottles.dev.supervise and .agents.demo.bottle == "dev"'
 }

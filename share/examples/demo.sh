@@ -18,6 +18,29 @@ set -eu
 PATH=$BB_ROOT/bin:$PATH
 examples=$BB_ROOT/share/examples
 
+if [ "${1:-}" = --manifest-only ]; then
+	# The manifest step alone: bb-manifest over share/examples/manifest.
+	(
+		demo=$(mktemp -d "${TMPDIR:-/tmp}/bb-demo.XXXXXX")
+		trap 'rm -rf "$demo"' EXIT
+		trap 'exit 130' INT TERM
+		HOME=$demo/home
+		export HOME
+		mkdir -p "$HOME/.ssh"
+		chmod 700 "$HOME/.ssh"
+		if command -v ssh-keygen >/dev/null 2>&1; then
+			ssh-keygen -q -t ed25519 -N '' -C bb-demo -f "$HOME/.ssh/bb-demo-key"
+		else
+			: >"$HOME/.ssh/bb-demo-key"
+			chmod 600 "$HOME/.ssh/bb-demo-key"
+		fi
+
+		echo "== bb-manifest -d $examples/manifest" >&2
+		bb-manifest -d "$examples/manifest" -p "$demo"
+	)
+	exit
+fi
+
 demo=$(mktemp -d "${TMPDIR:-/tmp}/bb-demo.XXXXXX")
 pids=
 cleanup() {
