@@ -551,8 +551,7 @@ json_t *bb_routes_describe(const struct bb_routes *r)
 
 /* ---- plan -> routes file ------------------------------------------ */
 
-static int plan_route(const json_t *pr, const char *where, json_t *routes,
-		      struct bb_err *err)
+json_t *bb_route_wire(const json_t *pr, const char *where, struct bb_err *err)
 {
 	const char *host = json_string_value(json_object_get(pr, "host"));
 	const char *scheme = json_string_value(json_object_get(pr, "auth_scheme"));
@@ -561,30 +560,33 @@ static int plan_route(const json_t *pr, const char *where, json_t *routes,
 	json_t *o;
 	char w[700];
 
-	if (!json_is_object(pr))
-		return bb_errf(err, where, "must be an object");
-	snprintf(w, sizeof(w), "%s.host", where);
-	if (!host)
-		return bb_errf(err, w, "must be a string");
-	o = json_pack("{s:s}", "host", host);
-	if (paths && !json_is_array(paths)) {
-		json_decref(o);
-		snprintf(w, sizeof(w), "%s.path_allowlist", where);
-		return bb_errf(err, w, "must be an array");
+	if (!json_is_object(pr)) {
+		bb_errf(err, where, "must be an object");
+		return NULL;
 	}
+	snprintf(w, sizeof(w), "%s.host", where);
+	if (!host) {
+		bb_errf(err, w, "must be a string");
+		return NULL;
+	}
+	snprintf(w, sizeof(w), "%s.path_allowlist", where);
+	if (paths && !json_is_array(paths)) {
+		bb_errf(err, w, "must be an array");
+		return NULL;
+	}
+	if (!(scheme && *scheme) != !(env && *env)) {
+		bb_errf(err, where, "auth_scheme and token_env must be both "
+				    "present or both absent");
+		return NULL;
+	}
+	o = json_pack("{s:s}", "host", host);
 	if (paths && json_array_size(paths) > 0)
 		json_object_set(o, "path_allowlist", paths);
-	if (!(scheme && *scheme) != !(env && *env)) {
-		json_decref(o);
-		return bb_errf(err, where,
-			       "auth_scheme and token_env must be both present or both absent");
-	}
 	if (scheme && *scheme) {
-		json_object_set_new(o, "auth_scheme", json_string(scheme ? scheme : ""));
-		json_object_set_new(o, "token_env", json_string(env ? env : ""));
+		json_object_set_new(o, "auth_scheme", json_string(scheme));
+		json_object_set_new(o, "token_env", json_string(env));
 	}
-	json_array_append_new(routes, o);
-	return 0;
+	return o;
 }
 
 json_t *bb_routes_from_plan(const json_t *plan, struct bb_err *err)
@@ -603,10 +605,13 @@ json_t *bb_routes_from_plan(const json_t *plan, struct bb_err *err)
 	}
 	json_array_foreach(pr, i, v) {
 		snprintf(w, sizeof(w), "egress.routes[%zu]", i);
-		if (plan_route(v, w, routes, err) < 0) {
+		json_t *o = bb_route_wire(v, w, err);
+
+		if (!o) {
 			json_decref(routes);
 			return NULL;
 		}
+		json_array_append_new(routes, o);
 	}
 	doc = json_pack("{s:i, s:o}", "version", 1, "routes", routes);
 	/* What we write must be what serve accepts. */

@@ -51,6 +51,10 @@ void bb_routes_free(struct bb_routes *r);
 
 /* The routes file for a plan (docs/interfaces.md): slots only. */
 json_t *bb_routes_from_plan(const json_t *plan, struct bb_err *err);
+/* The one mapping from a plan route to its routes-file form; where names
+ * the route in errors. */
+json_t *bb_route_wire(const json_t *plan_route, const char *where,
+		      struct bb_err *err);
 
 /* The table as introspection shows it: host, paths, scheme, authenticated;
  * never a value. */

@@ -1,4 +1,5 @@
 #include "routeapply.h"
+#include "route.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,21 +134,22 @@ static const char *slot_for(json_t *slots, const char *token_ref)
 	return NULL;
 }
 
-json_t *bb_route_wire(json_t *route, json_t *slots, struct bb_err *err)
+json_t *bb_route_wire_manifest(json_t *route, json_t *slots,
+			       struct bb_err *err)
 {
 	json_t *auth = json_object_get(route, "auth");
-	json_t *paths = json_object_get(route, "path_allowlist");
-	json_t *w = json_pack("{s:O}", "host", json_object_get(route, "host"));
+	json_t *pr, *w;
 
-	if (json_array_size(paths) > 0)
-		json_object_set(w, "path_allowlist", paths);
+	pr = json_pack("{s:O, s:O*}", "host", json_object_get(route, "host"),
+		       "path_allowlist",
+		       json_object_get(route, "path_allowlist"));
 	if (auth) {
 		const char *ref =
 			json_string_value(json_object_get(auth, "token_ref"));
 		const char *slot = ref ? slot_for(slots, ref) : NULL;
 
 		if (!slot) {
-			json_decref(w);
+			json_decref(pr);
 			bb_errf(err, NULL,
 				"route auth.token_ref '%s' has no token slot in "
 				"this bottle; a running bottle cannot get new "
@@ -156,10 +158,12 @@ json_t *bb_route_wire(json_t *route, json_t *slots, struct bb_err *err)
 				ref ? ref : "");
 			return NULL;
 		}
-		json_object_set(w, "auth_scheme",
+		json_object_set(pr, "auth_scheme",
 				json_object_get(auth, "scheme"));
-		json_object_set_new(w, "token_env", json_string(slot));
+		json_object_set_new(pr, "token_env", json_string(slot));
 	}
+	w = bb_route_wire(pr, "route", err);
+	json_decref(pr);
 	return w;
 }
 
@@ -202,7 +206,7 @@ static int admissible(json_t *plan, json_t *routes, json_t *route,
 					       "no plan.json to tell whose; "
 					       "refusing to replace it",
 					       host);
-	w = bb_route_wire(route, plan_slots(plan), err);
+	w = bb_route_wire_manifest(route, plan_slots(plan), err);
 	json_decref(w);
 	return w ? 0 : -1;
 }
@@ -513,7 +517,7 @@ static int prepare(const char *state, json_t *route, struct sfile *f,
 	    (f[F_ROUTES].old && !(routes = sfile_json(&f[F_ROUTES], err))))
 		goto out;
 	if (admissible(plan, routes, route, err) < 0 ||
-	    !(*wire = bb_route_wire(route, plan_slots(plan), err)) ||
+	    !(*wire = bb_route_wire_manifest(route, plan_slots(plan), err)) ||
 	    new_routes(&f[F_ROUTES], *wire, err) < 0)
 		goto out;
 	if (plan && new_plan(&f[F_PLAN], route, *wire, err) < 0)

@@ -33,8 +33,9 @@ int bb_route_apply(const char *state, json_t *route, char **note,
 		   struct bb_err *err);
 
 /* The wire form of a manifest route given the bottle's slot map
- * ({"EGRESS_TOKEN_0": "GH_PAT"}); NULL with err when its token_ref has
- * no slot. */
-json_t *bb_route_wire(json_t *route, json_t *slots, struct bb_err *err);
+ * ({"EGRESS_TOKEN_0": "GH_PAT"}), through route.c's one plan-to-wire
+ * mapping; NULL with err when its token_ref has no slot. */
+json_t *bb_route_wire_manifest(json_t *route, json_t *slots,
+			       struct bb_err *err);
 
 #endif
