@@ -23,8 +23,11 @@
 #define PORT_EGRESS 9099
 #define PORT_GITGATE 9420
 #define PORT_SUPERVISE 9100
-#define SOCKET_WAIT_MS 60000 /* bb-gitgate fetches every mirror before it listens */
+#define SOCKET_WAIT_MS 15000 /* the daemons listen before any upstream work */
 #define STOP_GRACE_MS 2000
+/* bb-sidecar's own grace (seconds) must end before ours, or we SIGKILL it
+ * while it is still stopping a stuck daemon. */
+#define SIDECAR_GRACE "1"
 
 static volatile sig_atomic_t got_signal;
 
@@ -569,7 +572,7 @@ static int start_sidecars(struct launch *l, struct bb_err *err)
 	bb_strv_push(&argv, exe);
 	bb_strv_push(&argv, "-d");
 	bb_strv_push(&argv, "-g");
-	bb_strv_push(&argv, "2");
+	bb_strv_push(&argv, SIDECAR_GRACE);
 	bb_strv_push(&argv, "-l");
 	bb_strv_push(&argv, logs);
 	bb_strv_push(&argv, "-p");
