@@ -220,6 +220,28 @@ $b $SLUG blocked capability: no gcc in the image"
 	[ "$(grep -c 'HUP\|USR1' "$BATS_TEST_TMPDIR/signals")" = 0 ]
 }
 
+@test "with pipelock in the chain, approve re-renders its allowlist and restarts it through the sidecar" {
+	plan_file
+	jq '.pipelock.ca_cert = "/state/pipelock/ca.pem" | .pipelock.ca_key = "/state/pipelock/ca.key"' \
+		"$STATE/plan.json" >plan.tmp && mv plan.tmp "$STATE/plan.json"
+	bb-render-pipelock -o "$STATE/pipelock.yaml" "$STATE/plan.json"
+	start_serve --timeout 0.05
+	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/sidecar.pid"
+	id=$(propose request_egress_route '{"host": "pypi.org", "reason": "pip"}')
+	run bb-supervise approve "$id"
+	assert_success
+	assert_output --partial 'pipelock.yaml re-rendered'
+	wait_for_line "$BATS_TEST_TMPDIR/signals" HUP
+	wait_for_line "$BATS_TEST_TMPDIR/signals" USR1
+	run bb-render-pipelock --parse "$STATE/pipelock.yaml"
+	assert_success
+	[ "$(jq -c .api_allowlist <<<"$output")" = '["api.anthropic.com","api.github.com","pypi.org"]' ]
+	# the file in force is exactly what the renderer makes of the new plan
+	bb-render-pipelock "$STATE/plan.json" >expected.yaml
+	cmp expected.yaml "$STATE/pipelock.yaml"
+	[ "$(stat -c %a "$STATE/pipelock.yaml")" = 600 ]
+}
+
 @test "reject records the reason, applies nothing, and needs --reason" {
 	start_serve --timeout 0.05
 	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/egress.pid"
