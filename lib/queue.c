@@ -34,19 +34,25 @@ void bb_queue_now(char buf[32])
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* TIMEZ-FFFFRRRR: the second, then the fraction of it in 1/65536 s and 16
+ * random bits, so that ids made within one second still sort by creation
+ * (pending lists oldest first) and two bottles never pick the same id. */
 int bb_queue_new_id(char id[BB_QUEUE_ID_MAX], struct bb_err *err)
 {
-	unsigned char r[4];
-	time_t t = time(NULL);
+	unsigned char r[2];
+	struct timespec ts;
 	struct tm tm;
 	char stamp[24];
+	unsigned frac;
 
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return bb_errf(err, NULL, "no randomness for a proposal id");
-	gmtime_r(&t, &tm);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(id, BB_QUEUE_ID_MAX, "%s-%02x%02x%02x%02x", stamp, r[0], r[1],
-		 r[2], r[3]);
+	frac = (unsigned)(((unsigned long long)ts.tv_nsec << 16) / 1000000000ull);
+	snprintf(id, BB_QUEUE_ID_MAX, "%s-%04x%02x%02x", stamp, frac & 0xffff,
+		 r[0], r[1]);
 	return 0;
 }
 
