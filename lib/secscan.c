@@ -384,7 +384,7 @@ void gg_diffscan_line(struct gg_diffscan *ds, const char *l, size_t len)
 		const char *f = l + 4;
 		size_t n = len - 4;
 
-		if (n && f[0] == '"' && f[n - 1] == '"') {
+		if (n >= 2 && f[0] == '"' && f[n - 1] == '"') {
 			f++;
 			n -= 2;
 		}
