@@ -122,6 +122,11 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 	bb_strv_pushf(&a, "--name=bb-%s", b->slug);
 	bb_strv_pushf(&a, "--hostname=%s", b->slug);
 	bb_strv_push(&a, "--network=none");
+	/* Like ns: the root and the system directories read-only (podman
+	 * puts tmpfs on /run, /tmp and /var/tmp), and our /etc/hosts rather
+	 * than one listing the host's names. */
+	bb_strv_push(&a, "--read-only");
+	bb_strv_push(&a, "--no-hosts");
 	/* Like the ns backend: the agent's uid 1000 is the host uid that owns
 	 * the home and the sockets, inside a user namespace, without any
 	 * capability; container root is an unprivileged range. */
@@ -139,7 +144,9 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 			mount_ro(&a, bb_etc_public[i], bb_etc_public[i]);
 	bb_strv_push(&a, "-v");
 	bb_strv_pushf(&a, "%s:%s", b->home, BB_GUEST_HOME);
-	bb_strv_push(&a, "--tmpfs=/tmp");
+	/* The agent's (U: owned by its user; some kernels ignore mode=). */
+	bb_strv_push(&a, "--tmpfs=/tmp:rw,nosuid,nodev,mode=1777,U");
+	bb_strv_push(&a, "--tmpfs=/var/tmp:rw,nosuid,nodev,mode=1777,U");
 	mount_ro(&a, b->relay, BB_GUEST_RUN "/bb-relay");
 	for (int i = 0; i < b->nrelays; i++) {
 		bb_strv_push(&a, "-v");
@@ -150,6 +157,8 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 	mount_ro(&a, p, "/etc/passwd");
 	snprintf(p, sizeof(p), "%s/group", b->guestdir);
 	mount_ro(&a, p, "/etc/group");
+	snprintf(p, sizeof(p), "%s/hosts", b->guestdir);
+	mount_ro(&a, p, "/etc/hosts");
 	snprintf(p, sizeof(p), "%s/ca-certificates.crt", b->guestdir);
 	mount_ro(&a, p, BB_GUEST_CA_BUNDLE);
 	bb_strv_pushf(&a, "--workdir=%s", b->workdir);

@@ -1,17 +1,22 @@
 #!/usr/bin/env bats
-# make demo, end to end on the ns backend: the allowed request with the
+# make demo, end to end on each backend: the allowed request with the
 # credential injected, the denied one with its JSON reason, a proposal
 # approved by the operator that unblocks it, a clean push landing upstream,
-# a push with a secret refused.
+# a push with a secret refused.  share/examples/demo.sh takes the backend
+# from BB_BACKEND.
 
 load helper
+load podman
 
-@test "the demo shows every way out of the bottle working and holding" {
+demo_tools() {
 	for t in bb-gitgate bb-supervise bb-egress bb-sidecar bb-plan bb-manifest; do
 		[ -x "$BB_ROOT/bin/$t" ] || skip "$t is not built"
 	done
-	run timeout 300 sh "$BB_ROOT/share/examples/demo.sh"
+}
+
+assert_demo() {
 	assert_success
+	assert_output --partial "(the $1 backend)"
 	assert_output --partial '{"path": "/repos/org/app", "authorization": "Bearer <'
 	assert_output --partial '"authorized": true}'
 	assert_output --partial '"reason":"host not allowed"'
@@ -22,4 +27,20 @@ load helper
 	assert_output --partial '[remote rejected] HEAD -> main (pre-receive hook declined)'
 	assert_output --partial 'the clean commit landed; the commit with a secret did not'
 	refute_output --partial 'ghp_demo'
+}
+
+@test "the demo shows every way out of the bottle working and holding" {
+	demo_tools
+	run timeout 300 sh "$BB_ROOT/share/examples/demo.sh"
+	assert_demo ns
+}
+
+@test "the demo on podman shows the same" {
+	demo_tools
+	podman_require
+	BB_BACKEND=podman run timeout 300 sh "$BB_ROOT/share/examples/demo.sh"
+	assert_demo podman
+	# Nothing of the bottle is left: no container named for a demo slug.
+	run sh -c "CONTAINERS_CONF=$BB_CONTAINERS_CONF podman ps -a --format '{{.Names}}' | grep -c '^bb-demo-'"
+	assert_output 0
 }

@@ -3,17 +3,19 @@
 # with --network=none, a non-root user and the env from a 0600 file.
 
 load helper
+load podman
 bats_require_minimum_version 1.5.0
 
 SLUG=p-abcde
 
+setup_file() {
+	podman_setup_file
+}
+
 setup() {
 	bb_setup
 	PIDS=()
-	export BB_CONTAINERS_CONF
-	BB_CONTAINERS_CONF=$(sh "$BB_ROOT/t/setup-podman.sh" "$T/podman")
-	why=$(bb-up doctor | sed -n 's/^podman *unavailable: //p')
-	[ -z "$why" ] || skip "podman cannot run containers here: $why"
+	podman_require
 	RUN=$XDG_RUNTIME_DIR/bb/$SLUG
 	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN"
 	cat >plan.json <<-EOF2

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The bb demo (make demo): one agent in an ns bottle against local
-# stand-ins, with no container engine and no internet.
+# stand-ins, with no container engine and no internet.  BB_BACKEND=podman
+# (or docker) runs the same demo in a container instead.
 #
 #   - an HTTPS API standing in for api.github.com (share/examples/https-echo.py,
 #     with a throwaway CA that bb-egress trusts through -E --upstream-ca);
@@ -138,10 +139,11 @@ bb-manifest -a demo | jq -c '{agent: .agent.name, bottle: .bottle.name,
 ) &
 pids="$pids $!"
 
-step "bb-up demo -- sh ./agent.sh (the ns backend)"
+backend=${BB_BACKEND:-ns}
+step "bb-up demo -- sh ./agent.sh (the $backend backend)"
 mkdir -p "$demo/project"
 cp "$examples/agent.sh" "$demo/project/"
-bb-up -y -C "$demo/project" \
+bb-up -y -b "$backend" -C "$demo/project" \
 	-E --upstream-ca="$demo/ca.pem" \
 	-E --resolve="api.github.com:443:$addr" \
 	-E --resolve="status.example.test:443:$addr" \
