@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <termios.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +20,7 @@
 #include "file.h"
 #include "json.h"
 #include "child.h"
+#include "codexauth.h"
 
 #define PORT_EGRESS 9099
 #define PORT_GITGATE 9420
@@ -69,6 +71,7 @@ static double ms_since(const struct timespec *t0);
 
 struct launch;
 static void timing(const struct launch *l, const char *what);
+static void stop_bottle(struct launch *l);
 
 static char *path2(const char *dir, const char *name)
 {
@@ -391,6 +394,31 @@ static const char *slot_host(const struct launch *l, const char *slot)
 	return "?";
 }
 
+/* ---- provisioned secrets (docs/provisioned-secrets.md) ---------------- */
+
+/* A token the launcher supplies itself: the host Codex access token, read
+ * in process from the host auth.json (re-checked now: a login that expired
+ * since the plan fails here), put in the egress slot and wiped. */
+static int provisioned_token(const char *name, const json_t *ref, const char *slot,
+			     struct bb_strv *env, struct bb_err *err)
+{
+	struct bb_codexauth ca;
+	json_t *planned = json_object_get(ref, "expires_at");
+
+	if (strcmp(jstr(ref, "source"), "codex-host-auth") != 0 || !*jstr(ref, "path"))
+		return bb_errf(err, "plan", "provider.provisioned_env.%s: unknown source '%s'",
+			       name, jstr(ref, "source"));
+	if (bb_codexauth_load(jstr(ref, "path"), time(NULL), &ca, err) < 0)
+		return -1;
+	bb_strv_setenv(env, slot, ca.token);
+	if (json_is_integer(planned) && json_integer_value(planned) != ca.exp)
+		bb_warnx("codex host credentials: the host login changed since the plan; "
+			 "the bottle's dummy auth.json carries the old expiry: restart the bottle "
+			 "if Codex asks to sign in");
+	bb_codexauth_free(&ca);
+	return 0;
+}
+
 /* EGRESS_TOKEN_N=value for bb-sidecar's environment, and the names for
  * the egress daemon's env list.  Values come from our environment only,
  * and go nowhere else. */
@@ -409,9 +437,13 @@ static int token_env(struct launch *l, struct bb_strv *env, json_t *names,
 
 		if (strncmp(slot, "EGRESS_TOKEN_", 13) != 0 || !name)
 			return bb_errf(err, "plan", "egress.token_env.%s: not a token slot", slot);
-		if (json_object_get(prov, name))
-			return bb_errf(err, "plan", "provider.provisioned_env.%s: not supported by this bb-up yet",
-				       name);
+		if (json_object_get(prov, name)) {
+			if (provisioned_token(name, json_object_get(prov, name), slot,
+					      env, err) < 0)
+				return -1;
+			json_array_append_new(names, json_string(slot));
+			continue;
+		}
 		if (!val || !*val)
 			return bb_errf(err, "egress", "route '%s': host variable %s is not set or empty",
 				       slot_host(l, slot), name);
@@ -616,7 +648,9 @@ static void infra_env(struct launch *l, struct bb_strv *env)
 	bb_strv_setenv(env, "HOME", BB_GUEST_HOME);
 	bb_strv_setenv(env, "USER", BB_GUEST_USER);
 	bb_strv_setenv(env, "LOGNAME", BB_GUEST_USER);
-	bb_strv_setenv(env, "PATH", "/usr/local/bin:/usr/bin:/bin");
+	/* ~/.local/bin first: where the agent user installs its own tools
+	 * (npm and pip user prefixes), e.g. the agent CLI on the ns backend. */
+	bb_strv_setenv(env, "PATH", BB_GUEST_HOME "/.local/bin:/usr/local/bin:/usr/bin:/bin");
 	bb_strv_setenv(env, "LANG", "C.UTF-8");
 	if (term && *term)
 		bb_strv_setenv(env, "TERM", term);
@@ -845,6 +879,175 @@ static int write_guest_file(struct launch *l, const json_t *f, const char *where
 	return rc;
 }
 
+/* ---- provider commands in the guest (pre-copy, verify) ---------------- */
+
+#define GUEST_CMD_MS 60000
+#define GUEST_CMD_OUT 2048
+
+static int redirect(int fd, int target, int *saved)
+{
+	*saved = fcntl(target, F_DUPFD_CLOEXEC, 10);
+	return *saved < 0 ? -1 : dup2(fd, target);
+}
+
+static void restore(int target, int saved)
+{
+	if (saved >= 0) {
+		dup2(saved, target);
+		close(saved);
+	}
+}
+
+/* The guest's one-line account of a failure: its output, whitespace runs
+ * squeezed, cut short. */
+static char *read_output(int fd)
+{
+	char *buf = calloc(1, GUEST_CMD_OUT + 1), *o = buf;
+	ssize_t n = pread(fd, buf, GUEST_CMD_OUT, 0);
+
+	for (ssize_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+			if (o > buf && o[-1] != ' ')
+				*o++ = ' ';
+		} else if (c >= 0x20 && c != 0x7f) {
+			*o++ = (char)c;
+		}
+	}
+	while (o > buf && o[-1] == ' ')
+		o--;
+	*o = '\0';
+	return buf;
+}
+
+/* Start the bottle with argv instead of the agent, its output (both
+ * streams) into outfd and no terminal.  The bottle has no root: a step
+ * the plan marks "user": "root" runs as the agent's uid, which owns the
+ * home it works on. */
+static pid_t guest_spawn(struct launch *l, int outfd, struct bb_err *err)
+{
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC), s0 = -1, s1 = -1, s2 = -1;
+	pid_t pid = -1;
+
+	if (devnull < 0 || redirect(devnull, 0, &s0) < 0 || redirect(outfd, 1, &s1) < 0 ||
+	    redirect(outfd, 2, &s2) < 0) {
+		bb_errf(err, "agent provider provisioning", "cannot redirect: %s",
+			strerror(errno));
+	} else if (!strcmp(l->backend, "ns")) {
+		int info;
+
+		pid = bb_ns_start(&l->b, &info, err);
+		if (pid > 0) {
+			l->inner = bb_ns_inner_pid(info);
+			close(info);
+		}
+	} else {
+		pid = bb_podman_start(l->backend, &l->b, l->envfile, err);
+	}
+	restore(0, s0);
+	restore(1, s1);
+	restore(2, s2);
+	if (devnull >= 0)
+		close(devnull);
+	return pid;
+}
+
+static int guest_wait(struct launch *l, pid_t pid)
+{
+	struct timespec t0;
+	int st;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (got_signal || ms_since(&t0) > GUEST_CMD_MS) {
+			l->agent = pid;
+			stop_bottle(l);
+			if (!strcmp(l->backend, "podman") || !strcmp(l->backend, "docker"))
+				bb_podman_remove(l->backend, l->slug);
+			return -1;
+		}
+		sleep_ms(2);
+	}
+	l->inner = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int write_envfile(struct launch *l, const struct bb_strv *env, struct bb_err *err);
+/* Run one provider step (argv, env, error) in the guest; its failure is
+ * "agent provider provisioning: <error>: <output>" (reference 3.1). */
+static int guest_step(struct launch *l, const json_t *step, struct bb_err *err)
+{
+	struct bb_strv argv = {0}, env = {0};
+	const char *k, *what = jstr(step, "error");
+	json_t *v;
+	const char *workdir = l->b.workdir;
+	char *out = NULL;
+	int fd = memfd_create("bb-guest-step", MFD_CLOEXEC), code = -1;
+	pid_t pid;
+
+	if (fd < 0)
+		return bb_errf(err, "agent provider provisioning", "memfd_create: %s",
+			       strerror(errno));
+	push_strings(&argv, json_object_get(step, "argv"));
+	infra_env(l, &env);
+	json_object_foreach(json_object_get(step, "env"), k, v)
+		if (json_is_string(v))
+			bb_strv_setenv(&env, k, json_string_value(v));
+	l->b.argv = argv.v;
+	l->b.env = env;
+	l->b.workdir = BB_GUEST_HOME; /* the workspace comes later */
+	if (argv.n == 0) {
+		bb_errf(err, "agent provider provisioning", "%s: empty command",
+			*what ? what : "provider step");
+	} else if ((strcmp(l->backend, "ns") == 0 || write_envfile(l, &env, err) == 0) &&
+		   (pid = guest_spawn(l, fd, err)) > 0) {
+		code = guest_wait(l, pid);
+		if (code != 0) {
+			out = read_output(fd);
+			if (code < 0)
+				bb_errf(err, "agent provider provisioning", "%s: %s",
+					*what ? what : argv.v[0],
+					got_signal ? "interrupted" : "timed out");
+			else if (*out)
+				bb_errf(err, "agent provider provisioning", "%s: %s",
+					*what ? what : argv.v[0], out);
+			else
+				bb_errf(err, "agent provider provisioning", "%s",
+					*what ? what : argv.v[0]);
+		}
+	}
+	memset(&l->b.env, 0, sizeof(l->b.env));
+	l->b.argv = NULL;
+	l->b.workdir = workdir;
+	if (l->envfile)
+		unlink(l->envfile);
+	free(out);
+	close(fd);
+	bb_strv_free(&argv);
+	bb_strv_free(&env);
+	return code == 0 ? 0 : -1;
+}
+
+static int guest_steps(struct launch *l, const char *key, struct bb_err *err)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(l->plan, "provider"), key), i, v)
+		if (guest_step(l, v, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* Dirs, pre-copy commands, files, verify commands: the original's order
+ * for applying a provision plan (reference 3.1). */
 static int provision_provider(struct launch *l, struct bb_err *err)
 {
 	json_t *prov = json_object_get(l->plan, "provider");
@@ -864,6 +1067,8 @@ static int provision_provider(struct launch *l, struct bb_err *err)
 		}
 		free(p);
 	}
+	if (guest_steps(l, "pre_copy", err) < 0)
+		return -1;
 	json_array_foreach(json_object_get(prov, "files"), i, v) {
 		json_t *c = json_object_get(v, "content");
 		char *text = json_is_string(c) ? strdup(json_string_value(c)) : bb_json_string(c);
@@ -875,7 +1080,7 @@ static int provision_provider(struct launch *l, struct bb_err *err)
 		if (rc < 0)
 			return -1;
 	}
-	return 0;
+	return guest_steps(l, "verify", err);
 }
 
 static int provision_skills(struct launch *l, struct bb_err *err)
@@ -1111,6 +1316,32 @@ static void catch_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The podman/docker env file (0600, removed at teardown). */
+static int write_envfile(struct launch *l, const struct bb_strv *env, struct bb_err *err)
+{
+	size_t len = 0;
+	char *text;
+	int rc;
+
+	for (size_t i = 0; i < env->n; i++) {
+		if (strchr(env->v[i], '\n'))
+			return bb_errf(err, "env", "a value holds a newline, which %s env files cannot carry",
+				       l->backend);
+		len += strlen(env->v[i]) + 1;
+	}
+	text = calloc(1, len + 1);
+	for (size_t i = 0; i < env->n; i++) {
+		strcat(text, env->v[i]);
+		strcat(text, "\n");
+	}
+	if (!l->envfile)
+		l->envfile = path2(l->state, "agent.env");
+	rc = bb_write_state_file(l->envfile, text, len, 0600, err);
+	explicit_bzero(text, len);
+	free(text);
+	return rc;
+}
+
 static int start_agent(struct launch *l, struct bb_err *err)
 {
 	struct bb_strv argv = {0};
@@ -1124,33 +1355,10 @@ static int start_agent(struct launch *l, struct bb_err *err)
 			l->inner = bb_ns_inner_pid(l->infofd);
 			close(l->infofd);
 		}
+	} else if (write_envfile(l, &l->b.env, err) < 0) {
+		l->agent = -1;
 	} else {
-		struct bb_strv lines = {0};
-		size_t len = 0;
-		char *text;
-
-		for (size_t i = 0; i < l->b.env.n; i++) {
-			if (strchr(l->b.env.v[i], '\n')) {
-				bb_strv_free(&argv);
-				bb_strv_free(&lines);
-				return bb_errf(err, "env", "a value holds a newline, which %s env files cannot carry",
-					       l->backend);
-			}
-			len += strlen(l->b.env.v[i]) + 1;
-		}
-		text = calloc(1, len + 1);
-		for (size_t i = 0; i < l->b.env.n; i++) {
-			strcat(text, l->b.env.v[i]);
-			strcat(text, "\n");
-		}
-		l->envfile = path2(l->state, "agent.env");
-		if (bb_write_state_file(l->envfile, text, len, 0600, err) < 0)
-			l->agent = -1;
-		else
-			l->agent = bb_podman_start(l->backend, &l->b, l->envfile, err);
-		explicit_bzero(text, len);
-		free(text);
-		bb_strv_free(&lines);
+		l->agent = bb_podman_start(l->backend, &l->b, l->envfile, err);
 	}
 	bb_strv_free(&argv);
 	l->b.argv = NULL;
