@@ -1,16 +1,21 @@
 #!/bin/sh
-# bb-up on the ns backend: time from the bb-up command to the agent's first
-# instruction, and teardown time, median of N runs (default 15).
+# bb-up: time from the bb-up command to the agent's first instruction, and
+# teardown time, median of N runs (default 15), on the ns backend and, when
+# podman can run containers here, on podman.
 #
-#   bare     a plan with no sidecar (--plan, --no-sidecars): bb-up, bwrap,
-#            bb-relay and the agent only;
+#   bare     a plan with no sidecar (--plan, --no-sidecars): bb-up, the
+#            bottle, bb-relay and the agent only;
 #   egress   the whole pipeline, resuming one bottle (its CA cached):
 #            bb-sidecar running bb-egress, the relay, the agent;
+#   full     the bar's case: resuming a bottle made from the demo's
+#            manifest (share/examples/manifest: egress with a credential,
+#            one repository through the git gate, supervise), CA cached:
+#            bb-sidecar running bb-egress, bb-gitgate and bb-supervise;
 #   fresh    the whole pipeline for a new bottle: bb-manifest | bb-plan,
 #            a new CA, bb-sidecar, bb-egress, the relay, the agent.
 # The agent's first command writes a timestamp into its home (bind-mounted,
 # so read on the host); teardown is from the agent's last command to the
-# exit of bb-up.  Prints a markdown table.
+# exit of bb-up.  Prints a markdown table and the load average.
 set -eu
 
 : "${BB_ROOT:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -19,8 +24,10 @@ N=${N:-15}
 work=$(mktemp -d "${TMPDIR:-/tmp}/bb-bench-up.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 HOME=$work/home XDG_STATE_HOME=$work/state XDG_RUNTIME_DIR=$work/run
-export HOME XDG_STATE_HOME XDG_RUNTIME_DIR
-mkdir -p "$HOME/.bot-bottle/bottles" "$HOME/.bot-bottle/agents" "$XDG_STATE_HOME"
+USER=${USER:-$(id -un)}
+GH_PAT=ghp_bench$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+export HOME XDG_STATE_HOME XDG_RUNTIME_DIR USER GH_PAT
+mkdir -p "$HOME/.bot-bottle/bottles" "$HOME/.bot-bottle/agents" "$HOME/.ssh" "$XDG_STATE_HOME"
 mkdir -m 0700 "$XDG_RUNTIME_DIR"
 
 now() { date +%s%N; }
@@ -31,56 +38,103 @@ median() {
 
 agent='date +%s%N >~/t1; date +%s%N >~/t3'
 
-# run_case NAME FUNC: FUNC launches one bottle and prints its slug.
+# run_case BACKEND NAME FUNC: FUNC launches one bottle and prints its slug.
 run_case() {
-	: >"$work/start.$1"
-	: >"$work/down.$1"
+	: >"$work/start.$2"
+	: >"$work/down.$2"
 	i=0
 	while [ "$i" -lt "$N" ]; do
 		t0=$(now)
-		s=$($2)
+		s=$($3)
 		t2=$(now)
 		h=$XDG_STATE_HOME/bb/bottles/$s/home
-		echo $(($(cat "$h/t1") - t0)) >>"$work/start.$1"
-		echo $((t2 - $(cat "$h/t3"))) >>"$work/down.$1"
+		if [ ! -s "$h/t1" ] || [ ! -s "$h/t3" ]; then
+			echo "up.sh: $1 $2: the agent did not run (see $XDG_STATE_HOME/bb/bottles/$s/logs)" >&2
+			exit 1
+		fi
+		echo $(($(cat "$h/t1") - t0)) >>"$work/start.$2"
+		echo $((t2 - $(cat "$h/t3"))) >>"$work/down.$2"
+		rm -f "$h/t1" "$h/t3"
 		i=$((i + 1))
 	done
-	printf '| %-8s | %5d | %10s | %10s |\n' "$1" "$N" \
-		"$(median <"$work/start.$1")" "$(median <"$work/down.$1")"
+	printf '| %-7s | %-8s | %5d | %10s | %10s |\n' "$1" "$2" "$N" \
+		"$(median <"$work/start.$2")" "$(median <"$work/down.$2")"
 }
 
-cat >"$work/plan.json" <<PLAN
-{"version": 1, "slug": "bench-bare1", "agent": "bench", "bottle": "b", "backend": "ns",
+# bare: a plan of our own, no sidecar.
+bare_plan() {
+	cat >"$work/plan-$1.json" <<PLAN
+{"version": 1, "slug": "bench-$1", "agent": "bench", "bottle": "b", "backend": "$1",
  "egress": {"routes": []}, "git_gate": {"repos": []}, "supervise": {"enabled": false}}
 PLAN
-bare() {
-	bb-up -y -p "$work/plan.json" -N bench -- sh -c "$agent" >/dev/null 2>&1
-	echo bench-bare1
+}
+bare_ns() {
+	bb-up -y -p "$work/plan-ns.json" -N bench -- sh -c "$agent" >/dev/null 2>&1
+	echo bench-ns
+}
+bare_podman() {
+	bb-up -y -p "$work/plan-podman.json" -N bench -- sh -c "$agent" >/dev/null 2>&1
+	echo bench-podman
 }
 
-cat >"$HOME/.bot-bottle/bottles/dev.md" <<'MD'
+# egress: one route, no credential.
+cat >"$HOME/.bot-bottle/bottles/one.md" <<'MD'
 ---
 egress:
   routes:
     - host: api.example.test
 ---
 MD
-printf -- '---\nbottle: dev\n---\nbench\n' >"$HOME/.bot-bottle/agents/bench.md"
-bb-up -y bench -- true >/dev/null 2>&1
-eslug=$(ls "$XDG_STATE_HOME/bb/bottles" | grep -v bench-bare1)
-egress() {
-	bb-up resume -y "$eslug" -- sh -c "$agent" >/dev/null 2>&1
-	echo "$eslug"
+printf -- '---\nbottle: one\n---\nbench\n' >"$HOME/.bot-bottle/agents/bench.md"
+# full: the demo's manifest, with the demo's throwaway key.
+cp "$BB_ROOT/share/examples/manifest/bottles/dev.md" "$HOME/.bot-bottle/bottles/"
+cp "$BB_ROOT/share/examples/manifest/agents/demo.md" "$HOME/.bot-bottle/agents/"
+ssh-keygen -q -t ed25519 -N '' -C bb-bench -f "$HOME/.ssh/bb-demo-key"
+
+# new_bottle BACKEND AGENT: make a bottle once, print its slug.
+new_bottle() {
+	bb-up -y -b "$1" "$2" -- true >/dev/null 2>&1 ||
+		{ echo "up.sh: bb-up -b $1 $2 failed" >&2; exit 1; }
+	ls -t "$XDG_STATE_HOME/bb/bottles" | head -n 1
 }
-fresh() {
+resume() {
+	bb-up resume -y "$1" -- sh -c "$agent" >/dev/null 2>&1
+	echo "$1"
+}
+egress_ns() { resume "$eslug_ns"; }
+full_ns() { resume "$fslug_ns"; }
+egress_podman() { resume "$eslug_podman"; }
+full_podman() { resume "$fslug_podman"; }
+fresh_ns() {
 	bb-up -y bench -- sh -c "$agent" >/dev/null 2>&1
 	ls -t "$XDG_STATE_HOME/bb/bottles" | head -n 1
 }
 
-echo "bb-up on the ns backend, $(nproc) cores, median of $N runs, milliseconds"
+echo "bb-up, $(nproc) cores, median of $N runs, milliseconds"
 echo
-echo '| case     | runs  | to agent   | teardown   |'
-echo '|----------|-------|------------|------------|'
-run_case bare bare
-run_case egress egress
-run_case fresh fresh
+echo '| backend | case     | runs  | to agent   | teardown   |'
+echo '|---------|----------|-------|------------|------------|'
+bare_plan ns
+run_case ns bare bare_ns
+eslug_ns=$(new_bottle ns bench)
+run_case ns egress egress_ns
+fslug_ns=$(new_bottle ns demo)
+run_case ns full full_ns
+run_case ns fresh fresh_ns
+
+BB_CONTAINERS_CONF=$(sh "$BB_ROOT/t/setup-podman.sh" "$work/podman")
+export BB_CONTAINERS_CONF
+why=$(bb-up doctor | sed -n 's/^podman *unavailable: //p')
+if [ -n "$why" ]; then
+	echo
+	echo "podman: skipped: $why"
+else
+	bare_plan podman
+	run_case podman bare bare_podman
+	eslug_podman=$(new_bottle podman bench)
+	run_case podman egress egress_podman
+	fslug_podman=$(new_bottle podman demo)
+	run_case podman full full_podman
+fi
+echo
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
