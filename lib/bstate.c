@@ -235,8 +235,14 @@ void bb_bottle_clean(const char *slug, const json_t *meta)
 
 	if (side)
 		stop_pid(side);
-	if (backend && (!strcmp(backend, "podman") || !strcmp(backend, "docker")))
+	if (backend && (!strcmp(backend, "podman") || !strcmp(backend, "docker"))) {
+		char *envfile = join(dir, "agent.env");
+
 		bb_podman_remove(backend, slug);
+		/* The dead bb-up left the agent's environment behind. */
+		unlink(envfile);
+		free(envfile);
+	}
 	if (bb_rmtree(run) < 0 && errno != ENOENT)
 		bb_warnx("%s: teardown failed (remove runtime dir): %s", slug,
 			 strerror(errno));
