@@ -1,4 +1,5 @@
 #include "provider.h"
+#include "toml.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -135,17 +136,12 @@ char *bb_provider_claude_json(const char *home, const char *workdir)
 	return text;
 }
 
-/* TOML basic-string escaping of a path: \ and " (control characters are
- * refused earlier, when the guest paths are checked). */
+/* One trust table; the path as a TOML basic string (lib/toml.c). */
 static void toml_table(FILE *f, const char *path)
 {
-	fputs("[projects.\"", f);
-	for (; *path; path++) {
-		if (*path == '\\' || *path == '"')
-			fputc('\\', f);
-		fputc(*path, f);
-	}
-	fputs("\"]\ntrust_level = \"trusted\"\n", f);
+	fputs("[projects.", f);
+	bb_toml_string(f, path);
+	fputs("]\ntrust_level = \"trusted\"\n", f);
 }
 
 char *bb_provider_codex_toml(const char *home, const char *workdir)

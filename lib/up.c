@@ -21,6 +21,7 @@
 #include "json.h"
 #include "child.h"
 #include "codexauth.h"
+#include "toml.h"
 
 #define PORT_EGRESS 9099
 #define PORT_GITGATE 9420
@@ -1131,17 +1132,75 @@ static int provision_git(struct launch *l, struct bb_err *err)
 	return rc;
 }
 
-/* Claude reads its MCP servers from ~/.claude.json: add the supervise
- * server there.  (Codex: not provisioned yet.) */
+/* ---- the supervise MCP server in the agent's MCP config ---------------- */
+
+#define SUPERVISE_MCP "supervise"
+
+/* Codex's config.toml as the plan provisions it (the trust tables); NULL
+ * when the plan has none. */
+static const json_t *codex_config(const struct launch *l)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(json_object_get(l->plan, "provider"), "files"), i, v) {
+		const char *p = jstr(v, "path");
+		size_t n = strlen(p);
+
+		if (n >= 12 && !strcmp(p + n - 12, "/config.toml") &&
+		    json_is_string(json_object_get(v, "content")))
+			return v;
+	}
+	return NULL;
+}
+
+/* Codex reads streamable-HTTP MCP servers from [mcp_servers.NAME] tables
+ * with a url.  The file is rebuilt from the plan's content, never read
+ * back from the home, which the agent of an earlier run could have
+ * replaced by a symlink to a host file. */
+static int codex_supervise(struct launch *l, const char *url, struct bb_err *err)
+{
+	const json_t *conf = codex_config(l);
+	const char *text = conf ? jstr(conf, "content") : "";
+	json_t *f = json_pack("{s:s, s:s}", "path",
+			      conf ? jstr(conf, "path") : BB_GUEST_HOME "/.codex/config.toml",
+			      "mode", conf && *jstr(conf, "mode") ? jstr(conf, "mode") : "0600");
+	char *buf = NULL;
+	size_t len = 0, n = strlen(text);
+	FILE *m = open_memstream(&buf, &len);
+	int rc;
+
+	fputs(text, m);
+	if (n)
+		fputs(text[n - 1] == '\n' ? "\n" : "\n\n", m);
+	fputs("[mcp_servers.", m);
+	bb_toml_key(m, SUPERVISE_MCP);
+	fputs("]\nurl = ", m);
+	bb_toml_string(m, url);
+	fputc('\n', m);
+	fclose(m);
+	rc = write_guest_file(l, f, "provider.files", buf, err);
+	free(buf);
+	json_decref(f);
+	return rc;
+}
+
+/* Claude reads its MCP servers from ~/.claude.json (mcpServers), Codex
+ * from config.toml: add the supervise server there. */
 static int provision_supervise(struct launch *l, struct bb_err *err)
 {
+	const char *tmpl = jstr(json_object_get(l->plan, "provider"), "template");
 	char *path, *text, url[64];
 	json_t *doc, *servers;
 	struct bb_err ignored = {0};
 	int rc;
 
-	if (!needs(l, "supervise.sock") ||
-	    strcmp(jstr(json_object_get(l->plan, "provider"), "template"), "claude"))
+	if (!needs(l, "supervise.sock"))
+		return 0;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/mcp", PORT_SUPERVISE);
+	if (!strcmp(tmpl, "codex"))
+		return codex_supervise(l, url, err);
+	if (strcmp(tmpl, "claude"))
 		return 0;
 	path = path2(l->home, ".claude.json");
 	doc = bb_json_load(path, &ignored);
@@ -1149,13 +1208,12 @@ static int provision_supervise(struct launch *l, struct bb_err *err)
 		json_decref(doc);
 		doc = json_object();
 	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/mcp", PORT_SUPERVISE);
 	servers = json_object_get(doc, "mcpServers");
 	if (!json_is_object(servers)) {
 		servers = json_object();
 		json_object_set_new(doc, "mcpServers", servers);
 	}
-	json_object_set_new(servers, "supervise", json_pack("{s:s, s:s}", "type", "http", "url", url));
+	json_object_set_new(servers, SUPERVISE_MCP, json_pack("{s:s, s:s}", "type", "http", "url", url));
 	text = bb_json_string(doc);
 	rc = bb_write_state_file(path, text, strlen(text), 0600, err);
 	free(text);

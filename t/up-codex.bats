@@ -143,3 +143,16 @@ up() {
 	[ "$(jq -r .authorization <<<"$output")" = "Bearer <${#TOKEN} bytes>" ]
 	[[ $stderr == *"bb-up: warning: codex host credentials: the host login changed since the plan"* ]]
 }
+
+@test "codex: the supervise MCP server is a [mcp_servers.supervise] url in config.toml, and it answers" {
+	printf -- '---\nsupervise: true\nagent_provider: {template: codex, forward_host_credentials: true}\n---\n' \
+		>"$HOME/.bot-bottle/bottles/dev.md"
+	bb-manifest -a demo | bb-plan --slug "$SLUG" demo >plan.json 2>plan.err
+	[ "$(jq -r .supervise.enabled plan.json)" = true ]
+	up 'python3 -c "import tomllib,json,os; print(json.dumps(tomllib.load(open(os.environ[\"CODEX_HOME\"] + \"/config.toml\", \"rb\")), sort_keys=True))"; stat -c %a ~/.codex/config.toml; url=$(python3 -c "import tomllib,os; print(tomllib.load(open(os.environ[\"CODEX_HOME\"] + \"/config.toml\", \"rb\"))[\"mcp_servers\"][\"supervise\"][\"url\"])"); curl -sS --noproxy "*" "$url" -H "Content-Type: application/json" -H "Accept: application/json, text/event-stream" -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":\"2025-03-26\",\"capabilities\":{},\"clientInfo\":{\"name\":\"c\",\"version\":\"1\"}}}"'
+	assert_success
+	json_line=${lines[0]}
+	[ "$(jq -c . <<<"$json_line")" = '{"mcp_servers":{"supervise":{"url":"http://127.0.0.1:9100/mcp"}},"projects":{"/home/node":{"trust_level":"trusted"}}}' ]
+	assert_line --index 1 600
+	[ "$(sed 1,2d <<<"$output" | jq -r .result.serverInfo.name)" = bb-supervise ]
+}
