@@ -209,6 +209,10 @@ assert_gone() {
 	assert_line --index 1 --regexp "^$SLUG +t +podman "
 	[ "$(stat -c %a "$STATE/agent.env")" = 600 ]
 	grep -qx LITERAL=lit-value "$STATE/agent.env"
+	# The environment goes through the file, never on a host argv.
+	run sh -c 'cat /proc/[0-9]*/cmdline 2>/dev/null | tr "\0" " "'
+	assert_output --partial "--env-file=$STATE/agent.env"
+	refute_output --partial lit-value
 	run bb-up down "$SLUG"
 	assert_success
 	code=0
