@@ -145,6 +145,7 @@ DEPS = \
 	openssl \
 	pkg-config \
 	podman \
+	procps \
 	python3 \
 	runc \
 	slirp4netns \

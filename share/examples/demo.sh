@@ -42,6 +42,15 @@ if [ "${1:-}" = --manifest-only ]; then
 	exit
 fi
 
+backend=${BB_BACKEND:-ns}
+if [ "$backend" != ns ]; then
+	why=$(bb-up doctor | sed -n "s/^$backend *unavailable: //p")
+	if [ -n "$why" ]; then
+		echo "demo: the $backend backend cannot run here: $why" >&2
+		exit 1
+	fi
+fi
+
 demo=$(mktemp -d "${TMPDIR:-/tmp}/bb-demo.XXXXXX")
 pids=
 cleanup() {
@@ -139,7 +148,6 @@ bb-manifest -a demo | jq -c '{agent: .agent.name, bottle: .bottle.name,
 ) &
 pids="$pids $!"
 
-backend=${BB_BACKEND:-ns}
 step "bb-up demo -- sh ./agent.sh (the $backend backend)"
 mkdir -p "$demo/project"
 cp "$examples/agent.sh" "$demo/project/"
