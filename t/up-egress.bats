@@ -196,19 +196,39 @@ killed_then_next_run() {
 	[[ $stderr == *"bb-up: error: egress: route 'api.example.test': host variable UP_TEST_TOKEN is not set or empty"* ]]
 }
 
-@test "sidecars and sockets are gone after the agent exits" {
+# The agent exits: the sidecars, their sockets, the bottle's mounts and
+# processes (the container on podman) are gone.
+gone_after_exit() {
+	local slug
 	up 'exit 3'
 	assert_failure 3
+	slug=$(ls "$XDG_STATE_HOME/bb/bottles")
 	run pgrep -f "bb-egress serve --routes $XDG_STATE_HOME"
 	assert_failure
-	run pgrep -f "bb-sidecar -g 2 -l $XDG_STATE_HOME"
+	run pgrep -f "bb-sidecar .*$XDG_STATE_HOME"
 	assert_failure
+	run pgrep -f "$slug"
+	assert_failure
+	run grep -c -e "$slug" /proc/self/mountinfo
+	assert_output 0
 	[ -z "$(ls -A "$XDG_RUNTIME_DIR/bb")" ]
-	slug=$(ls "$XDG_STATE_HOME/bb/bottles")
 	[ ! -e "$XDG_STATE_HOME/bb/bottles/$slug/sidecar.pid" ]
+	[ ! -e "$XDG_STATE_HOME/bb/bottles/$slug/agent.env" ]
 	[ "$(jq -r .running "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = false ]
 	[ "$(jq -r .agent "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = demo ]
 	[ "$(jq -r .cwd "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = "$T/ws" ]
+	[ "$(jq -r .backend "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = "${BACKEND:-ns}" ]
+	GONE=$slug
+}
+
+@test "sidecars and sockets are gone after the agent exits" {
+	gone_after_exit
+}
+
+@test "podman: sidecars, sockets and the container are gone after the agent exits" {
+	podman_require
+	BACKEND=podman gone_after_exit
+	[ -z "$(pm_containers "$GONE")" ]
 }
 
 @test "the workspace is the copy of -C and the prompt is in the home" {
