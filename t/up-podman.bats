@@ -90,9 +90,9 @@ assert_gone() {
 	assert_output false
 }
 
-@test "podman: the agent is uid 1000 without capabilities in a copy of --cwd; the root is read-only" {
-	agent 'id -u; pwd; cat file.txt; echo "$HOME $LITERAL"; grep CapEff /proc/self/status
-	       git rev-parse --git-dir
+@test "podman: the agent is uid 1000 without capabilities in a copy of --cwd, with the plan's environment; the root is read-only" {
+	SOME_HOST_VAR=host-leak agent 'id -u; pwd; cat file.txt; echo "$HOME $LITERAL"; grep CapEff /proc/self/status
+	       git rev-parse --git-dir; env
 	       for f in /x /etc/x /usr/x /run/x /tmp/x /var/tmp/x ~/x; do
 	           touch $f 2>/dev/null && echo "writable $f" || echo "read-only $f"; done
 	       for f in /etc/shadow /etc/ssh /root /etc/ssl/private; do [ -e $f ] && echo "visible $f"; done
@@ -112,6 +112,10 @@ assert_gone() {
 	assert_line 'writable /var/tmp/x'
 	assert_line 'writable /home/node/x'
 	refute_line --partial visible
+	# The environment is the plan's and bb's, nothing of the host's.
+	assert_line HTTPS_PROXY=http://127.0.0.1:9099
+	assert_line SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+	refute_output --partial host-leak
 	# Our hosts file, not podman's with the host's names.
 	assert_line --regexp "^127\.0\.0\.1[[:space:]]+localhost $SLUG\$"
 	refute_output --partial host.containers.internal
