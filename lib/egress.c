@@ -770,6 +770,13 @@ static int pump_response(struct conn *c)
 
 /* ---- requests ----------------------------------------------------- */
 
+/* Pipelock blocks compressed responses on the hosts it bumps (it scans
+ * them), so through it only passthrough hosts may negotiate an encoding. */
+static int identity_only(const struct bb_decision *d)
+{
+	return S.proxy_host[0] && !d->route->tls_passthrough;
+}
+
 static int hop_by_hop(const char *name, int authed)
 {
 	static const char *const drop[] = {
@@ -797,13 +804,17 @@ static void build_head(struct evbuffer *b, const struct bb_http_head *h,
 		evbuffer_add_printf(b, ":%d", d->port);
 	evbuffer_add(b, "\r\n", 2);
 	for (i = 0; i < h->nh; i++) {
-		if (hop_by_hop(h->h[i].name, d->route->scheme != NULL))
+		if (hop_by_hop(h->h[i].name, d->route->scheme != NULL) ||
+		    (identity_only(d) &&
+		     strcasecmp(h->h[i].name, "Accept-Encoding") == 0))
 			continue;
 		evbuffer_add_printf(b, "%s: %s\r\n", h->h[i].name,
 				    h->h[i].value ? h->h[i].value : "");
 	}
 	if (h->upgrade)
 		evbuffer_add(b, "Connection: Upgrade\r\n", 21);
+	if (identity_only(d))
+		evbuffer_add(b, "Accept-Encoding: identity\r\n", 27);
 	if (d->auth_value)
 		evbuffer_add_printf(b, "Authorization: %s %s\r\n",
 				    d->route->scheme, d->auth_value);
@@ -951,6 +962,13 @@ static int do_connect(struct conn *c, const struct bb_http_head *h)
 		return 0;
 	}
 	snprintf(c->host, sizeof(c->host), "%s", c->thost);
+	/* No tunnel at all to a port nobody declared (ssh, smtp, ...). */
+	if (!bb_route_port_ok(bb_routes_find(&S.routes, c->thost), c->tport, 1)) {
+		refuse(c, 403, bb_routes_find(&S.routes, c->thost)
+				       ? "port not allowed"
+				       : "host not allowed");
+		return 0;
+	}
 	if (evbuffer_get_length(in)) {
 		refuse(c, 400, "data sent before the CONNECT answer");
 		return 0;
@@ -1506,10 +1524,7 @@ static void cleanup(void)
 
 static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 {
-	static int plain = 0, admin = 1;
 	struct event_config *ec;
-	char pid[32];
-	size_t i;
 
 	if (bb_routes_load(cfg->routes_path, &S.routes, err) < 0)
 		return -1;
@@ -1547,6 +1562,16 @@ static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 					       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!S.dns)
 		S.dns = evdns_base_new(S.base, 0);
+	return 0;
+}
+
+/* After the signal handlers: a peer that sees us listening may signal. */
+static int start_listening(const struct bb_egress_cfg *cfg, struct bb_err *err)
+{
+	static int plain = 0, admin = 1;
+	char pid[32];
+	size_t i;
+
 	for (i = 0; i < cfg->nlisten; i++)
 		if (listen_on(cfg->listen[i], &plain, err) < 0)
 			return -1;
@@ -1582,6 +1607,8 @@ int bb_egress_serve(const struct bb_egress_cfg *cfg, struct bb_tokens *tokens,
 		bb_errf(err, "signals", "cannot install handlers");
 		goto out;
 	}
+	if (start_listening(cfg, err) < 0)
+		goto out;
 	event_base_dispatch(S.base);
 	rc = 0;
 out:

@@ -339,6 +339,7 @@ static void route_free(struct bb_route *r)
 	free(r->prefixes);
 	free(r->scheme);
 	free(r->token_env);
+	free(r->ports);
 }
 
 void bb_routes_free(struct bb_routes *r)
@@ -386,6 +387,37 @@ static int parse_prefixes(const json_t *a, const char *where,
 	return 0;
 }
 
+#define BB_PORTS_MAX 64
+
+static int parse_ports(const json_t *a, const char *where,
+		       struct bb_route *r, struct bb_err *err)
+{
+	size_t i, j;
+	json_t *v;
+	char w[700];
+
+	if (!json_is_array(a) || json_array_size(a) == 0 ||
+	    json_array_size(a) > BB_PORTS_MAX)
+		return bb_errf(err, where,
+			       "must be a non-empty array of at most %d ports",
+			       BB_PORTS_MAX);
+	if (!(r->ports = calloc(json_array_size(a), sizeof(int))))
+		return bb_errf(err, where, "out of memory");
+	json_array_foreach(a, i, v) {
+		json_int_t p = json_integer_value(v);
+
+		snprintf(w, sizeof(w), "%s[%zu]", where, i);
+		if (!json_is_integer(v) || p < 1 || p > 65535)
+			return bb_errf(err, w, "must be a port from 1 to 65535");
+		for (j = 0; j < r->nport; j++)
+			if (r->ports[j] == (int)p)
+				return bb_errf(err, w, "duplicate port %d",
+					       (int)p);
+		r->ports[r->nport++] = (int)p;
+	}
+	return 0;
+}
+
 static int parse_route(json_t *o, const char *where, struct bb_route *r,
 		       struct bb_err *err)
 {
@@ -400,7 +432,8 @@ static int parse_route(json_t *o, const char *where, struct bb_route *r,
 			       bb_json_type(o));
 	json_object_foreach(o, key, v) {
 		if (strcmp(key, "host") && strcmp(key, "path_allowlist") &&
-		    strcmp(key, "auth_scheme") && strcmp(key, "token_env")) {
+		    strcmp(key, "auth_scheme") && strcmp(key, "token_env") &&
+		    strcmp(key, "ports") && strcmp(key, "tls_passthrough")) {
 			snprintf(w, sizeof(w), "%s.%s", where, key);
 			return bb_errf(err, w, "unknown key");
 		}
@@ -417,6 +450,17 @@ static int parse_route(json_t *o, const char *where, struct bb_route *r,
 		snprintf(w, sizeof(w), "%s.path_allowlist", where);
 		if (parse_prefixes(v, w, r, err) < 0)
 			return -1;
+	}
+	if ((v = json_object_get(o, "ports"))) {
+		snprintf(w, sizeof(w), "%s.ports", where);
+		if (parse_ports(v, w, r, err) < 0)
+			return -1;
+	}
+	if ((v = json_object_get(o, "tls_passthrough"))) {
+		snprintf(w, sizeof(w), "%s.tls_passthrough", where);
+		if (!json_is_boolean(v))
+			return bb_errf(err, w, "must be true or false");
+		r->tls_passthrough = json_is_true(v);
 	}
 	scheme = json_object_get(o, "auth_scheme");
 	env = json_object_get(o, "token_env");
@@ -544,6 +588,14 @@ json_t *bb_routes_describe(const struct bb_routes *r)
 				    json_boolean(r->v[i].scheme != NULL));
 		json_object_set_new(o, "auth_scheme",
 				    json_string(r->v[i].scheme ? r->v[i].scheme : ""));
+		if (r->v[i].nport) {
+			json_t *ports = json_array();
+
+			for (j = 0; j < r->v[i].nport; j++)
+				json_array_append_new(ports,
+						      json_integer(r->v[i].ports[j]));
+			json_object_set_new(o, "ports", ports);
+		}
 		json_array_append_new(a, o);
 	}
 	return json_pack("{s:i, s:o}", "version", 1, "routes", a);
@@ -586,6 +638,9 @@ json_t *bb_route_wire(const json_t *pr, const char *where, struct bb_err *err)
 		json_object_set_new(o, "auth_scheme", json_string(scheme));
 		json_object_set_new(o, "token_env", json_string(env));
 	}
+	/* bb-egress asks for identity encoding where pipelock bumps. */
+	if (json_is_true(json_object_get(pr, "tls_passthrough")))
+		json_object_set_new(o, "tls_passthrough", json_true());
 	return o;
 }
 
@@ -632,6 +687,18 @@ static int deny(struct bb_decision *d, enum bb_verdict v, int status,
 	d->status = status;
 	d->reason = reason;
 	return -1;
+}
+
+int bb_route_port_ok(const struct bb_route *r, int port, int tls)
+{
+	size_t i;
+
+	if (!r || r->nport == 0)
+		return port == (tls ? 443 : 80);
+	for (i = 0; i < r->nport; i++)
+		if (r->ports[i] == port)
+			return 1;
+	return 0;
 }
 
 static int prefix_match(const struct bb_route *r, const char *path)
@@ -698,6 +765,9 @@ static int decide(const struct bb_routes *routes,
 	d->route = bb_routes_find(routes, d->host);
 	if (!d->route)
 		return deny(d, BB_DENY, 403, "host not allowed");
+	if (!bb_route_port_ok(d->route, d->port ? d->port : (req->tls ? 443 : 80),
+			      req->tls))
+		return deny(d, BB_DENY, 403, "port not allowed");
 	if (bb_path_norm(req->target, strlen(req->target), d->path,
 			 sizeof(d->path), &why) < 0) {
 		raw_path(req->target, d->path, sizeof(d->path));

@@ -22,6 +22,9 @@ struct bb_route {
 	size_t nprefix;
 	char *scheme;     /* auth_scheme, NULL when unauthenticated */
 	char *token_env;  /* EGRESS_TOKEN_N, NULL when unauthenticated */
+	int *ports;       /* ports, empty = 443 (CONNECT) and 80 (http) */
+	size_t nport;
+	int tls_passthrough; /* pipelock passes it through unbumped */
 };
 
 struct bb_routes {
@@ -113,6 +116,10 @@ struct bb_decision {
 	const struct bb_route *route; /* NULL when no route */
 	const char *auth_value;  /* the token for the Authorization header */
 };
+
+/* May a request reach port (tls: through CONNECT) on route r (NULL when
+ * no route)?  Without declared ports only 443 for TLS and 80 for http. */
+int bb_route_port_ok(const struct bb_route *r, int port, int tls);
 
 void bb_route_decide(const struct bb_routes *routes,
 		     const struct bb_tokens *tokens,

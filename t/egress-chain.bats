@@ -29,11 +29,13 @@ teardown() {
 	# pipelock does, so the child must trust it as an upstream CA.
 	mkdir parent
 	bb-egress ca init parent/ca
-	echo '{"version": 1, "routes": [{"host": "up.test"}]}' >parent/routes.json
+	echo "{\"version\": 1, \"routes\": [{\"host\": \"up.test\", \"ports\": [$NP]},
+		{\"host\": \"other.test\", \"ports\": [$NP], \"path_allowlist\": [\"/v1/\"]}]}" >parent/routes.json
 	PP=$(free_port)
 	bb-egress serve --routes parent/routes.json --ca-dir parent/ca \
 		--listen "127.0.0.1:$PP" --audit parent/audit.log \
-		--upstream-ca "$CERTS/tca.pem" --resolve "up.test:$NP:127.0.0.1" 2>parent/err &
+		--upstream-ca "$CERTS/tca.pem" --resolve "up.test:$NP:127.0.0.1" \
+		--resolve "other.test:$NP:127.0.0.1" 2>parent/err &
 	PARENT_PID=$!
 	wait_for "127.0.0.1:$PP"
 	cat "$CERTS/tca.pem" parent/ca/ca.pem >both.pem
@@ -48,7 +50,13 @@ teardown() {
 	run pcurl -H 'Authorization: Bearer agent' "https://up.test:$NP/echo"
 	assert_output "auth=[Bearer $TOKEN] pauth=[] host=[up.test:$NP] uri=[/echo]"
 	grep -q '"host":"up.test","path":"/echo","decision":"allow","status":200' parent/audit.log
-	# A host the parent refuses: its answer comes back as a 403 from it.
+	# pipelock blocks compressed responses where it intercepts: a host it
+	# does not pass through gets identity encoding whatever the agent asks.
+	run pcurl -H 'Accept-Encoding: gzip, br' "https://up.test:$NP/v1/ae"
+	assert_output "ae=[identity]"
+	run pcurl "https://up.test:$NP/v1/ae"
+	assert_output "ae=[identity]"
+	# A path the parent refuses: its answer comes back as a 403 from it.
 	run pcurl -o body -w '%{http_code}' "https://other.test:$NP/echo"
 	assert_output 403
 	grep -q '"host":"other.test","path":"/echo","decision":"deny"' parent/audit.log
@@ -65,6 +73,39 @@ teardown() {
 	[ "$(jq -r .reason body)" = "upstream TLS failed: certificate verify failed (unable to get local issuer certificate)" ]
 }
 
+@test "--upstream-proxy: a tls_passthrough host keeps the agent's Accept-Encoding" {
+	mkdir parent
+	bb-egress ca init parent/ca
+	echo "{\"version\": 1, \"routes\": [{\"host\": \"up.test\", \"ports\": [$NP]}]}" >parent/routes.json
+	PP=$(free_port)
+	bb-egress serve --routes parent/routes.json --ca-dir parent/ca \
+		--listen "127.0.0.1:$PP" --audit parent/audit.log \
+		--upstream-ca "$CERTS/tca.pem" --resolve "up.test:$NP:127.0.0.1" 2>parent/err &
+	PARENT_PID=$!
+	wait_for "127.0.0.1:$PP"
+	cat "$CERTS/tca.pem" parent/ca/ca.pem >both.pem
+	bb-egress ca init ca
+	egress_routes
+	jq '.routes[0].tls_passthrough = true' routes.json >r && mv r routes.json
+	chmod 600 routes.json
+	EP=$(free_port)
+	EGRESS_TOKEN_0=$TOKEN bb-egress serve --routes routes.json --ca-dir ca \
+		--listen "127.0.0.1:$EP" --audit audit.log --upstream-ca both.pem \
+		--upstream-proxy "http://127.0.0.1:$PP" 2>egress.err &
+	EGRESS_PID=$!
+	wait_for "127.0.0.1:$EP"
+	run pcurl -H 'Accept-Encoding: gzip, br' "https://up.test:$NP/v1/ae"
+	assert_output "ae=[gzip, br]"
+	run pcurl "https://up.test:$NP/v1/ae"
+	assert_output "ae=[]"
+	# Without a parent proxy nothing is rewritten either.
+	egress_stop
+	egress_routes
+	egress_start
+	run pcurl -H 'Accept-Encoding: gzip' "https://up.test:$NP/v1/ae"
+	assert_output "ae=[gzip]"
+}
+
 @test "--upstream-proxy must be an http URL" {
 	bb-egress ca init ca
 	egress_routes
@@ -74,6 +115,8 @@ teardown() {
 }
 
 @test "an Upgrade on an allowed route is relayed both ways after 101" {
+	egress_allow_port 1 "$UP"
+	egress_allow_port 0 "$UP"
 	egress_start --resolve "other.test:$UP:127.0.0.1"
 	run egress_upgrade_client "$EP" other.test "$UP" ca/ca.pem
 	assert_success

@@ -10,14 +10,15 @@ egress_make_certs() {
 		-addext basicConstraints=critical,CA:TRUE 2>/dev/null
 	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$d/srv.key" -out "$d/srv.csr" -subj /CN=up.test 2>/dev/null
-	printf 'subjectAltName=DNS:up.test,DNS:other.test,DNS:empty.test\n' >"$d/ext"
+	printf 'subjectAltName=DNS:up.test,DNS:other.test,DNS:empty.test,DNS:default.test\n' >"$d/ext"
 	openssl x509 -req -in "$d/srv.csr" -CA "$d/tca.pem" -CAkey "$d/tca.key" \
 		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/srv.pem" 2>/dev/null
 }
 
-# nginx on 127.0.0.1:$2 serving $1/www, echoing headers on /echo.
+# nginx on 127.0.0.1:$2 (and $3:443 when given) serving $1/www, echoing
+# headers on /echo.
 egress_start_nginx() {
-	local d=$1 port=$2
+	local d=$1 port=$2 addr=${3:-}
 	mkdir -p "$d/www/v1" "$d/www/up" "$d/tmp"
 	echo "hello v1" >"$d/www/v1/hello"
 	echo "admin page" >"$d/www/admin"
@@ -38,7 +39,8 @@ http {
 	keepalive_requests 100000;
 	server {
 		listen 127.0.0.1:$port ssl;
-		server_name up.test other.test;
+		${addr:+listen $addr:443 ssl;}
+		server_name up.test other.test default.test;
 		ssl_certificate $d/srv.pem;
 		ssl_certificate_key $d/srv.key;
 		root $d/www;
@@ -49,6 +51,10 @@ http {
 		location /up/ {
 			client_max_body_size 0;
 			dav_methods PUT;
+		}
+		location = /v1/ae {
+			default_type text/plain;
+			return 200 "ae=[\$http_accept_encoding]\n";
 		}
 		location = /v1/conn {
 			default_type text/plain;
@@ -63,20 +69,32 @@ NGX
 	nginx -c "$d/nginx.conf" -p "$d" &
 	echo $! >"$d/nginx.ppid"
 	wait_for "127.0.0.1:$port"
+	[ -z "$addr" ] || wait_for "$addr:443"
 }
 
 # The routes most tests use: up.test authenticated with a path allowlist,
-# other.test open, empty.test authenticated with a slot never filled.
+# other.test open, empty.test authenticated with a slot never filled; the
+# three declare nginx's test port ($NP).  default.test declares no port, so
+# only 443 (nginx on $NA:443).
 egress_routes() {
-	cat >"${1:-routes.json}" <<'JSON'
+	cat >"${1:-routes.json}" <<JSON
 {"version": 1, "routes": [
   {"host": "up.test", "path_allowlist": ["/v1/", "/echo", "/up/", "/sse"],
-   "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0"},
-  {"host": "other.test"},
-  {"host": "empty.test", "auth_scheme": "token", "token_env": "EGRESS_TOKEN_1"}
+   "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0", "ports": [$NP]},
+  {"host": "other.test", "ports": [$NP]},
+  {"host": "empty.test", "auth_scheme": "token", "token_env": "EGRESS_TOKEN_1",
+   "ports": [$NP]},
+  {"host": "default.test"}
 ]}
 JSON
 	chmod 600 "${1:-routes.json}"
+}
+
+# Let route $1 (an index) reach port $2 too (other upstreams of a test).
+egress_allow_port() {
+	[ -e routes.json ] || egress_routes
+	jq ".routes[$1].ports += [$2]" routes.json >routes.new
+	mv routes.new routes.json
 }
 
 TOKEN=tok-SECRET-4242-value
@@ -91,7 +109,8 @@ egress_start() {
 		--ca-dir ca --listen "127.0.0.1:$EP" --admin "unix:$PWD/admin.sock" \
 		--audit audit.log --pid-file egress.pid --upstream-ca "$CERTS/tca.pem" \
 		--resolve "up.test:$NP:127.0.0.1" --resolve "other.test:$NP:127.0.0.1" \
-		--resolve "empty.test:$NP:127.0.0.1" "$@" 2>egress.err &
+		--resolve "empty.test:$NP:127.0.0.1" \
+		${NA:+--resolve "default.test:443:$NA"} "$@" 2>egress.err &
 	EGRESS_PID=$!
 	wait_for "127.0.0.1:$EP"
 }
@@ -117,12 +136,15 @@ pcurl() {
 	curl -sS --proxy "http://127.0.0.1:$EP" --cacert ca/ca.pem "$@"
 }
 
+# nginx for a test file: on 127.0.0.1:$NP, and on 443 of a loopback
+# address of its own ($NA) for the routes that declare no port.
 nginx_setup_file() {
 	CERTS=$BATS_FILE_TMPDIR/certs
 	NP=$(free_port)
-	export CERTS NP
+	NA=127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
+	export CERTS NP NA
 	egress_make_certs "$CERTS"
-	egress_start_nginx "$CERTS" "$NP"
+	egress_start_nginx "$CERTS" "$NP" "$NA"
 }
 
 nginx_teardown_file() {

@@ -36,13 +36,15 @@ admin() {
 	egress_start
 	run pcurl -o /dev/null -w '%{http_code}' "https://other.test:$NP/echo"
 	assert_output 200
-	jq 'del(.routes[1]) | .routes[0].path_allowlist = ["/echo"]' routes.json >new.json
+	jq 'del(.routes[1], .routes[3]) | .routes[0].path_allowlist = ["/echo"]' routes.json >new.json
 	mv new.json routes.json
 	kill -HUP "$EGRESS_PID"
 	wait_log "reloaded routes.json: 2 routes"
-	run pcurl -o body -w '%{http_code}' "https://other.test:$NP/echo"
+	run pcurl -o body -w '%{http_code}' "https://other.test/echo"
 	assert_output 403
 	[ "$(jq -r .reason body)" = "host not allowed" ]
+	code=$(pcurl -o /dev/null -w '%{http_connect}' "https://other.test:$NP/echo" 2>/dev/null || true)
+	[ "$code" = 403 ]
 	run pcurl -o /dev/null -w '%{http_code}' "https://up.test:$NP/v1/hello"
 	assert_output 403
 	run admin /routes
@@ -96,8 +98,9 @@ admin() {
 	egress_start
 	run admin /routes
 	assert_success
-	[ "$(echo "$output" | jq -c '.routes[0]')" = '{"auth_scheme":"Bearer","authenticated":true,"host":"up.test","path_allowlist":["/v1/","/echo","/up/","/sse"]}' ]
-	[ "$(echo "$output" | jq -c '.routes[1]')" = '{"auth_scheme":"","authenticated":false,"host":"other.test","path_allowlist":[]}' ]
+	[ "$(echo "$output" | jq -c '.routes[0]')" = '{"auth_scheme":"Bearer","authenticated":true,"host":"up.test","path_allowlist":["/v1/","/echo","/up/","/sse"],"ports":['$NP']}' ]
+	[ "$(echo "$output" | jq -c '.routes[1]')" = '{"auth_scheme":"","authenticated":false,"host":"other.test","path_allowlist":[],"ports":['$NP']}' ]
+	[ "$(echo "$output" | jq -c '.routes[3]')" = '{"auth_scheme":"","authenticated":false,"host":"default.test","path_allowlist":[]}' ]
 	refute_output --partial "$TOKEN"
 	refute_output --partial EGRESS_TOKEN
 	run curl -sS --unix-socket admin.sock -o /dev/null -w '%{http_code}' http://egress/other
@@ -132,7 +135,7 @@ egress.pid:0"
 @test "the audit log has one line per decision with every field" {
 	egress_start
 	pcurl "https://up.test:$NP/v1/hello?q=secret" >/dev/null
-	pcurl "https://nope.test:$NP/a" >/dev/null
+	pcurl "https://nope.test/a" >/dev/null
 	run jq -c 'del(.time, .duration_ms)' audit.log
 	assert_line --index 0 '{"method":"GET","host":"up.test","path":"/v1/hello","decision":"allow","status":200,"reason":"","bytes":244,"request_bytes":0,"route":"up.test"}'
 	assert_line --index 1 '{"method":"GET","host":"nope.test","path":"/a","decision":"deny","status":403,"reason":"host not allowed","bytes":275,"request_bytes":0,"route":null}'

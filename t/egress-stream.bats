@@ -61,6 +61,7 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
 }
 
 @test "server-sent events arrive one by one, as they are sent" {
+	egress_allow_port 1 "$SP"
 	egress_start --resolve "other.test:$SP:127.0.0.1"
 	pcurl -N "https://other.test:$SP/sse" |
 		while IFS= read -r line; do
@@ -100,6 +101,7 @@ data: event 3"
 }
 
 @test "SIGTERM lets the exchange in flight finish, then exits 0" {
+	egress_allow_port 1 "$SP"
 	egress_start --resolve "other.test:$SP:127.0.0.1"
 	pcurl -N "https://other.test:$SP/sse" >events &
 	cpid=$!

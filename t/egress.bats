@@ -52,7 +52,7 @@ deny_body() { # host path reason
 JSON
 	run bb-egress routes plan.json
 	assert_success
-	want='{"routes":[{"auth_scheme":"Bearer","host":"api.anthropic.com","token_env":"EGRESS_TOKEN_0"},{"host":"example.org","path_allowlist":["/a/"]}],"version":1}'
+	want='{"routes":[{"auth_scheme":"Bearer","host":"api.anthropic.com","tls_passthrough":true,"token_env":"EGRESS_TOKEN_0"},{"host":"example.org","path_allowlist":["/a/"]}],"version":1}'
 	[ "$(echo "$output" | jq -cS .)" = "$want" ]
 	refute_output --partial CLAUDE_TOKEN
 	run bb-egress routes <plan.json
@@ -78,6 +78,18 @@ JSON
 	echo '{"version": 1, "routes": [{"host": "a.test", "extra": 1}]}' >r4.json
 	run bb-egress serve --routes r4.json --ca-dir ca
 	assert_output "bb-egress: error: r4.json: routes[0].extra: unknown key"
+	echo '{"version": 1, "routes": [{"host": "a.test", "ports": [443, 0]}]}' >r5.json
+	run bb-egress serve --routes r5.json --ca-dir ca
+	assert_output "bb-egress: error: r5.json: routes[0].ports[1]: must be a port from 1 to 65535"
+	echo '{"version": 1, "routes": [{"host": "a.test", "ports": []}]}' >r6.json
+	run bb-egress serve --routes r6.json --ca-dir ca
+	assert_output "bb-egress: error: r6.json: routes[0].ports: must be a non-empty array of at most 64 ports"
+	echo '{"version": 1, "routes": [{"host": "a.test", "ports": [8443, 8443]}]}' >r7.json
+	run bb-egress serve --routes r7.json --ca-dir ca
+	assert_output "bb-egress: error: r7.json: routes[0].ports[1]: duplicate port 8443"
+	echo '{"version": 1, "routes": [{"host": "a.test", "tls_passthrough": "yes"}]}' >r8.json
+	run bb-egress serve --routes r8.json --ca-dir ca
+	assert_output "bb-egress: error: r8.json: routes[0].tls_passthrough: must be true or false"
 	run bb-egress serve --ca-dir ca
 	assert_failure 2
 }
@@ -103,7 +115,7 @@ JSON
 
 @test "an undeclared host is refused with 403 and a JSON body" {
 	egress_start
-	run pcurl -D headers -o body -w '%{http_code}' "https://nope.test:$NP/x?secret=1"
+	run pcurl -D headers -o body -w '%{http_code}' "https://nope.test/x?secret=1"
 	assert_output 403
 	[ "$(jq -c . body)" = "$(deny_body nope.test /x 'host not allowed')" ]
 	grep -qi '^X-Bb-Egress: denied' headers
@@ -170,6 +182,39 @@ raw() { # send a raw request to the proxy, print the answer
 	printf "$1" | socat -t 5 - "TCP:127.0.0.1:$EP"
 }
 
+@test "CONNECT only to 443 and http only to 80, unless the route lists the port" {
+	egress_start
+	# default.test lists no port: 443 passes (nginx on $NA:443).
+	run pcurl "https://default.test/echo"
+	assert_output "auth=[] pauth=[] host=[default.test] uri=[/echo]"
+	# An allowed host on port 22: no tunnel at all, a 403 JSON answer.
+	run raw "CONNECT up.test:22 HTTP/1.1\r\nHost: up.test:22\r\n\r\n"
+	assert_line --index 0 --partial "HTTP/1.1 403 Forbidden"
+	assert_output --partial $'X-Bb-Egress: denied\r'
+	[ "$(printf '%s\n' "$output" | tail -n 1)" = "$(deny_body up.test up.test:22 'port not allowed')" ]
+	# The test port of nginx is real, but default.test does not list it.
+	run raw "CONNECT default.test:$NP HTTP/1.1\r\nHost: default.test:$NP\r\n\r\n"
+	assert_line --index 0 --partial "HTTP/1.1 403 Forbidden"
+	assert_output --partial '"reason":"port not allowed"'
+	code=$(pcurl -o /dev/null -w '%{http_connect}' "https://default.test:$NP/echo" 2>/dev/null || true)
+	[ "$code" = 403 ]
+	# An undeclared host on another port is refused at the CONNECT too.
+	run raw "CONNECT nope.test:22 HTTP/1.1\r\nHost: nope.test:22\r\n\r\n"
+	assert_line --index 0 --partial "HTTP/1.1 403 Forbidden"
+	assert_output --partial '"reason":"host not allowed"'
+	# A route that lists ports allows those only, 443 included.
+	run raw "CONNECT up.test:443 HTTP/1.1\r\nHost: up.test:443\r\n\r\n"
+	assert_output --partial '"reason":"port not allowed"'
+	# Plain http: 80 unless listed.
+	run raw "GET http://default.test:8080/echo HTTP/1.1\r\nHost: default.test:8080\r\n\r\n"
+	assert_line --index 0 --partial "HTTP/1.1 403 Forbidden"
+	assert_output --partial '"reason":"port not allowed"'
+	run raw "GET http://other.test/echo HTTP/1.1\r\nHost: other.test\r\n\r\n"
+	assert_output --partial '"reason":"port not allowed"'
+	run grep -c '"reason":"port not allowed"' audit.log
+	assert_output 6
+}
+
 @test "request smuggling shapes are refused with 400" {
 	egress_start
 	run raw "POST http://other.test:$NP/echo HTTP/1.1\r\nHost: other.test\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
@@ -231,6 +276,8 @@ raw() { # send a raw request to the proxy, print the answer
 	python3 -m http.server -b 127.0.0.1 -d www "$HP" 2>/dev/null &
 	HTTP_PID=$!
 	wait_for "127.0.0.1:$HP"
+	egress_routes
+	jq ".routes[1].ports += [$HP]" routes.json >r && mv r routes.json
 	egress_start --resolve "other.test:$HP:127.0.0.1"
 	run curl -sS --proxy "http://127.0.0.1:$EP" "http://other.test:$HP/index.txt"
 	kill "$HTTP_PID"
@@ -239,6 +286,8 @@ raw() { # send a raw request to the proxy, print the answer
 }
 
 @test "upstream failures answer 502 with the cause" {
+	egress_routes
+	jq '.routes[0].ports += [1]' routes.json >r && mv r routes.json
 	egress_start
 	run pcurl -o body -w '%{http_code}' "https://up.test:1/v1/hello"
 	assert_output 502

@@ -81,7 +81,7 @@ wait_port "$NP"
 
 # bb-egress, with the token injected on the only route.
 "$ROOT/bin/bb-egress" ca init "$T/ca" >/dev/null
-printf '{"version": 1, "routes": [{"host": "localhost", "path_allowlist": ["/"], "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0"}]}\n' >"$T/routes.json"
+printf '{"version": 1, "routes": [{"host": "localhost", "path_allowlist": ["/"], "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0", "ports": [%s]}]}\n' "$NP" >"$T/routes.json"
 EP=$(port)
 EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json" --ca-dir "$T/ca" \
 	--listen "127.0.0.1:$EP" --audit "$T/audit.log" --upstream-ca "$T/tca.pem" \
