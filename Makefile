@@ -122,6 +122,7 @@ DEPS = \
 	bsdextrautils \
 	bubblewrap \
 	ca-certificates \
+	catatonit \
 	clang \
 	curl \
 	gcc \

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,9 @@
 
 #include "bstate.h"
 #include "file.h"
+
+/* podman --init runs this as the container's pid 1 (Debian's default). */
+#define PODMAN_INIT "/usr/libexec/podman/catatonit"
 
 
 static char *engine_path(const char *engine)
@@ -122,10 +126,14 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 	bb_strv_pushf(&a, "--name=bb-%s", b->slug);
 	bb_strv_pushf(&a, "--hostname=%s", b->slug);
 	bb_strv_push(&a, "--network=none");
-	/* Like ns: the root and the system directories read-only (podman
-	 * puts tmpfs on /run, /tmp and /var/tmp), and our /etc/hosts rather
-	 * than one listing the host's names. */
+	/* Like ns: the root and the system directories read-only (/run too:
+	 * no tmpfs but ours, on /tmp and /var/tmp), and our /etc/hosts rather
+	 * than one listing the host's names.  --init: the agent is not pid 1,
+	 * so a SIGTERM reaches it and its orphans are reaped. */
 	bb_strv_push(&a, "--read-only");
+	if (!strcmp(engine, "podman"))
+		bb_strv_push(&a, "--read-only-tmpfs=false");
+	bb_strv_push(&a, "--init");
 	bb_strv_push(&a, "--no-hosts");
 	/* Like the ns backend: the agent's uid 1000 is the host uid that owns
 	 * the home and the sockets, inside a user namespace, without any
@@ -176,6 +184,10 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 	engine_env(&env);
 	bb_child_init(&sp, a.v);
 	sp.envp = env.v;
+	/* If we die outright, the client passes SIGTERM on to the container
+	 * (--sig-proxy), whose init hands it to the agent: like ns's
+	 * --die-with-parent, the container does not outlive us. */
+	sp.pdeathsig = SIGTERM;
 	pid = bb_child_start(&sp, err);
 	bb_strv_free(&a);
 	bb_strv_free(&env);
@@ -200,13 +212,19 @@ const char *bb_podman_check(const char *engine)
 		return why;
 	}
 	{
-		char *argv[] = {exe, "run", "--rm", "--network=none", "-v",
-				"/usr:/usr:ro", "--rootfs", dir, "/usr/bin/true", NULL};
+		char *argv[] = {exe, "run", "--rm", "--network=none", "--init",
+				"--read-only", "-v", "/usr:/usr:ro", "--rootfs", dir,
+				"/usr/bin/true", NULL};
 
 		code = run_quiet(argv);
 	}
 	free(exe);
 	bb_rmtree(dir);
+	if (code != 0 && !strcmp(engine, "podman") && access(PODMAN_INIT, X_OK) != 0) {
+		snprintf(why, sizeof(why), "'podman run --init' needs %s (install catatonit)",
+			 PODMAN_INIT);
+		return why;
+	}
 	if (code != 0) {
 		snprintf(why, sizeof(why),
 			 "'%s run --rootfs' failed (exit %d)%s", engine, code,

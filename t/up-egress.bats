@@ -114,9 +114,10 @@ probe_bottle() {
 	[ -z "$(pm_containers "$(ls "$XDG_STATE_HOME/bb/bottles")")" ]
 }
 
-# bb-up is SIGKILLed with its sidecars running: they stop on their own;
-# the next run cleans what is left (the container on podman, the runtime
-# directory, the metadata).
+# bb-up is SIGKILLed with its sidecars running: they stop on their own,
+# and so does the bottle (ns: --die-with-parent; podman: the client's
+# SIGTERM); the next run cleans what is left (the runtime directory, the
+# metadata).
 killed_then_next_run() {
 	local nap=300.$$$RANDOM up slug
 	bb-up -y ${BACKEND:+-b "$BACKEND"} -E --upstream-ca="$T/ca.pem" \
@@ -144,8 +145,11 @@ killed_then_next_run() {
 	[ -d "$XDG_RUNTIME_DIR/bb/$slug" ]
 	[ "$(jq -r .running "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = true ]
 	if [ "${BACKEND:-}" = podman ]; then
-		[ "$(pm_containers "$slug")" = "bb-$slug" ]
+		# The container went down with bb-up.
+		pm_wait_gone "$slug"
 	fi
+	run pgrep -f "sleep $nap"
+	assert_failure
 	up true
 	assert_success
 	[[ $stderr == *"bb-up: warning: $slug: cleaning up a bottle left by a dead bb-up"* ]]
@@ -165,7 +169,7 @@ killed_then_next_run() {
 	killed_then_next_run
 }
 
-@test "podman: a SIGKILLed bb-up's sidecars, container and sockets are cleaned by the next run" {
+@test "podman: a SIGKILLed bb-up's sidecars, container and sockets are gone or cleaned by the next run" {
 	podman_require
 	BACKEND=podman killed_then_next_run
 	[ -z "$(pm_containers "$KILLED")" ]
