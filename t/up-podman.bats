@@ -8,8 +8,6 @@ load helper
 load podman
 bats_require_minimum_version 1.5.0
 
-SLUG=p-abcde
-
 setup_file() {
 	podman_setup_file
 }
@@ -18,6 +16,10 @@ setup() {
 	bb_setup
 	PIDS=()
 	podman_require
+	# Container names are machine-wide, and other runs of this file may
+	# be going on: a slug of our own.
+	SLUG=p-$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')
+	OTHER=$SLUG-o
 	# A sleep no other test on the machine runs, for pgrep.
 	NAP=300.$$$RANDOM
 	RUN=$XDG_RUNTIME_DIR/bb/$SLUG
@@ -38,7 +40,7 @@ setup() {
 teardown() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	pm rm -f -t 0 "bb-$SLUG" "bb-p-other" >/dev/null 2>&1 || true
+	[ -z "${SLUG:-}" ] || pm rm -f -t 0 "bb-$SLUG" "bb-$OTHER" >/dev/null 2>&1 || true
 }
 
 agent() {
@@ -244,7 +246,7 @@ kill_up() {
 @test "podman: a SIGKILLed bb-up takes its container down; the next run cleans the rest" {
 	start_napping
 	kill_up
-	sed "s/$SLUG/p-other/" plan.json >other.json
+	sed "s/$SLUG/$OTHER/" plan.json >other.json
 	run --separate-stderr bb-up -y -b podman -p other.json -N t -- true
 	assert_success
 	[[ $stderr == *"bb-up: warning: $SLUG: cleaning up a bottle left by a dead bb-up"* ]]
