@@ -34,6 +34,10 @@ static char **read_env(int fd)
 	if (bb_read_fd(fd, "environment", 1u << 20, &buf, &len, &err) < 0)
 		bb_fail(&err, 1);
 	close(fd);
+	/* bb-up sends the environment once the sidecars are ready, or
+	 * closes the pipe having given up: never run the agent without it. */
+	if (len == 0)
+		bb_failx(1, "environment: nothing on descriptor %d", fd);
 	for (size_t i = 0; i < len; i++)
 		n += buf[i] == '\0';
 	env = calloc(n + 2, sizeof(*env));

@@ -160,7 +160,7 @@ static int cmd_serve(struct args *a)
 				  : (admin = runtime_path(a->state,
 							  "egress-admin.sock"));
 	if (!a->nlisten) {
-		if (!(dflt = runtime_path(a->state, "supervise.sock")) ||
+		if (!(dflt = runtime_path(a->state, "bottle/supervise.sock")) ||
 		    asprintf(&listen_dflt, "unix:%s", dflt) < 0)
 			bb_failx(BB_EXIT_USAGE,
 				 "no --listen and no XDG_RUNTIME_DIR");

@@ -12,6 +12,7 @@
 #define BB_GUEST_USER "node"
 #define BB_GUEST_UID 1000
 #define BB_GUEST_RUN "/run/bb"
+#define BB_GUEST_SOCKS BB_GUEST_RUN "/sock" /* the host's socket dir, read-only */
 #define BB_GUEST_CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 #define BB_MAX_RELAYS 4
 
@@ -25,7 +26,7 @@ struct bb_bottle {
 	const char *slug;
 	const char *home;     /* host dir mounted as the guest home */
 	const char *guestdir; /* host dir of generated guest files (passwd...) */
-	const char *rundir;   /* host dir of the sidecar sockets */
+	const char *rundir;   /* host dir of the sidecar sockets, bound whole */
 	const char *relay;    /* host path of bb-relay */
 	const char *workdir;  /* guest cwd */
 	struct bb_relay_port relays[BB_MAX_RELAYS];
@@ -46,6 +47,16 @@ int bb_bottle_guest_files(const struct bb_bottle *b, const char *ca_cert,
 /* Start the bottle; the agent inherits our stdin/stdout/stderr.
  * Returns the pid to wait for and to kill at teardown. */
 pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err);
+/* Like bb_ns_start, but the agent waits: bb-relay binds its relays, then
+ * blocks reading its environment from a pipe whose write end is *envw;
+ * bb_ns_release() sends env and closes it, and only then is the agent
+ * exec'd.  Closing *envw without sending leaves bb-relay with no
+ * environment, which it refuses: kill the bottle first. */
+pid_t bb_ns_start_gated(const struct bb_bottle *b, int *infofd, int *envw,
+			struct bb_err *err);
+/* Write env (NUL-separated) to envw and close it.  SIGPIPE must be
+ * ignored by the caller. */
+int bb_ns_release(int envw, const struct bb_strv *env, struct bb_err *err);
 /* The host pid of the bottle's first process (its pid 1), read from
  * bwrap's info descriptor; 0 if unknown.  Killing it empties the pid
  * namespace. */

@@ -127,10 +127,13 @@ static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd,
 	bb_strv_push(a, "--ro-bind");
 	bb_strv_push(a, b->relay);
 	bb_strv_push(a, BB_GUEST_RUN "/bb-relay");
-	for (int i = 0; i < b->nrelays; i++) {
-		bb_strv_push(a, "--bind");
-		bb_strv_pushf(a, "%s/%s", b->rundir, b->relays[i].sock);
-		bb_strv_pushf(a, BB_GUEST_RUN "/%s", b->relays[i].sock);
+	/* The socket directory, not the sockets: a restarted daemon's new
+	 * socket shows through.  Read-only, so the agent can neither add
+	 * nor remove an entry; connect() needs no write access to a mount. */
+	if (b->nrelays > 0) {
+		bb_strv_push(a, "--ro-bind");
+		bb_strv_push(a, b->rundir);
+		bb_strv_push(a, BB_GUEST_SOCKS);
 	}
 	bb_strv_push(a, "--remount-ro");
 	bb_strv_push(a, "/");
@@ -142,7 +145,7 @@ static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd,
 	bb_strv_pushf(a, "%d", envfd);
 	for (int i = 0; i < b->nrelays; i++) {
 		bb_strv_push(a, "-l");
-		bb_strv_pushf(a, "%d:" BB_GUEST_RUN "/%s", b->relays[i].port,
+		bb_strv_pushf(a, "%d:" BB_GUEST_SOCKS "/%s", b->relays[i].port,
 			      b->relays[i].sock);
 	}
 	bb_strv_push(a, "--");
@@ -180,19 +183,18 @@ static int env_memfd(const struct bb_strv *env, struct bb_err *err)
 	return fd;
 }
 
-pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err)
+/* bwrap running bb-relay, which reads the agent's environment from
+ * envfd (kept at the same number across both execs). */
+static pid_t spawn_bwrap(const struct bb_bottle *b, int envfd, int *infofd,
+			 struct bb_err *err)
 {
 	struct bb_strv a = {0}, env = {0};
 	struct bb_child sp;
-	int envfd = env_memfd(&b->env, err), info[2], keep[2];
+	int info[2], keep[2];
 	pid_t pid;
 
-	if (envfd < 0)
-		return -1;
-	if (pipe2(info, O_CLOEXEC) < 0) {
-		close(envfd);
+	if (pipe2(info, O_CLOEXEC) < 0)
 		return bb_errf(err, "bwrap", "pipe: %s", strerror(errno));
-	}
 	keep[0] = envfd;
 	keep[1] = info[1];
 	bwrap_argv(&a, b, envfd, info[1]);
@@ -202,7 +204,6 @@ pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err)
 	sp.keep = keep;
 	sp.nkeep = 2;
 	pid = bb_child_start(&sp, err);
-	close(envfd);
 	close(info[1]);
 	if (pid < 0)
 		close(info[0]);
@@ -211,6 +212,60 @@ pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err)
 	bb_strv_free(&a);
 	bb_strv_free(&env);
 	return pid;
+}
+
+pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err)
+{
+	int envfd = env_memfd(&b->env, err);
+	pid_t pid;
+
+	if (envfd < 0)
+		return -1;
+	pid = spawn_bwrap(b, envfd, infofd, err);
+	close(envfd);
+	return pid;
+}
+
+pid_t bb_ns_start_gated(const struct bb_bottle *b, int *infofd, int *envw,
+			struct bb_err *err)
+{
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return bb_errf(err, "agent environment", "pipe: %s", strerror(errno));
+	pid = spawn_bwrap(b, p[0], infofd, err);
+	close(p[0]);
+	if (pid < 0)
+		close(p[1]);
+	else
+		*envw = p[1];
+	return pid;
+}
+
+int bb_ns_release(int envw, const struct bb_strv *env, struct bb_err *err)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < env->n && rc == 0; i++) {
+		const char *s = env->v[i];
+		size_t len = strlen(s) + 1, off = 0;
+
+		while (off < len) {
+			ssize_t w = write(envw, s + off, len - off);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0) {
+				rc = bb_errf(err, "agent environment", "write: %s",
+					     strerror(errno));
+				break;
+			}
+			off += (size_t)w;
+		}
+	}
+	close(envw);
+	return rc;
 }
 
 const char *bb_ns_check(void)

@@ -68,7 +68,7 @@ static void mount_ro(struct bb_strv *a, const char *src, const char *dst)
 static int make_rootfs(const char *dir, struct bb_err *err)
 {
 	static const char *const dirs[] = {"usr", "etc", "etc/ssl", "etc/ssl/certs",
-		"tmp", "home", "home/node", "run", "run/bb", "proc", "dev", "sys",
+		"tmp", "home", "home/node", "run", "run/bb", "run/bb/sock", "proc", "dev", "sys",
 		"var", "var/tmp", NULL};
 	static const char *const links[] = {"bin", "sbin", "lib", "lib64", NULL};
 	char p[4096];
@@ -156,11 +156,9 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 	bb_strv_push(&a, "--tmpfs=/tmp:rw,nosuid,nodev,mode=1777,U");
 	bb_strv_push(&a, "--tmpfs=/var/tmp:rw,nosuid,nodev,mode=1777,U");
 	mount_ro(&a, b->relay, BB_GUEST_RUN "/bb-relay");
-	for (int i = 0; i < b->nrelays; i++) {
-		bb_strv_push(&a, "-v");
-		bb_strv_pushf(&a, "%s/%s:" BB_GUEST_RUN "/%s", b->rundir,
-			      b->relays[i].sock, b->relays[i].sock);
-	}
+	/* The socket directory, read-only, as on ns: restarts show through. */
+	if (b->nrelays > 0)
+		mount_ro(&a, b->rundir, BB_GUEST_SOCKS);
 	snprintf(p, sizeof(p), "%s/passwd", b->guestdir);
 	mount_ro(&a, p, "/etc/passwd");
 	snprintf(p, sizeof(p), "%s/group", b->guestdir);
@@ -175,7 +173,7 @@ pid_t bb_podman_start(const char *engine, const struct bb_bottle *b,
 	bb_strv_push(&a, BB_GUEST_RUN "/bb-relay");
 	for (int i = 0; i < b->nrelays; i++) {
 		bb_strv_push(&a, "-l");
-		bb_strv_pushf(&a, "%d:" BB_GUEST_RUN "/%s", b->relays[i].port,
+		bb_strv_pushf(&a, "%d:" BB_GUEST_SOCKS "/%s", b->relays[i].port,
 			      b->relays[i].sock);
 	}
 	bb_strv_push(&a, "--");

@@ -480,6 +480,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *s = arg;
 	struct timeval flush = {0, 200000};
+	int answered = s->waiters != NULL;
 
 	logx("shutting down (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	while (s->waiters)
@@ -487,7 +488,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			      bb_mcp_pending(s->waiters->rpc_id,
 					     s->waiters->id,
 					     "bb-supervise is shutting down"));
-	event_base_loopexit(s->base, &flush);
+	/* Time to flush only the answers just given: an idle server stops
+	 * at once (bb-up's teardown waits for it). */
+	event_base_loopexit(s->base, answered ? &flush : NULL);
 }
 
 static void server_free(struct server *s)

@@ -10,6 +10,8 @@
 #include <termios.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -28,6 +30,11 @@
 #define PORT_SUPERVISE 9100
 #define SOCKET_WAIT_MS 15000 /* the daemons listen before any upstream work */
 #define STOP_GRACE_MS 2000
+/* The runtime dir's subdirectory of the sockets the bottle may reach; it
+ * is bound into the bottle whole (read-only), so a daemon that restarts
+ * and re-creates its socket is reachable again.  egress-admin.sock stays
+ * in the runtime dir itself, out of the bottle's sight. */
+#define SOCK_DIR "bottle"
 /* bb-sidecar's own grace (seconds) must end before ours, or we SIGKILL it
  * while it is still stopping a stuck daemon. */
 #define SIDECAR_GRACE "1"
@@ -44,10 +51,12 @@ struct launch {
 	json_t *plan;
 	const char *slug, *backend;
 	char *state, *run, *home, *guestdir, *envfile, *relay_path;
+	char *socks;   /* RUN/bottle: the sockets the bottle sees, bound whole */
 	char *cwd; /* --cwd made absolute */
 	pid_t sidecar, agent;
 	pid_t inner;   /* ns: the bottle's pid 1, as seen from the host */
-	int infofd;
+	int infofd;    /* ns: bwrap's info pipe until the inner pid is read */
+	int envw;      /* ns: the agent's environment goes here once ready */
 	struct bb_bottle b;
 	struct timespec t0;
 };
@@ -254,17 +263,25 @@ static int prepare_dirs(struct launch *l, struct bb_err *err)
 	l->run = bb_runtime_dir(l->slug);
 	l->home = path2(l->state, "home");
 	l->guestdir = path2(l->state, "guest");
+	l->socks = path2(l->run, SOCK_DIR);
 	if (bb_mkdir_p(l->state, 0700, err) < 0 ||
 	    bb_mkdir_p(l->home, 0700, err) < 0 ||
-	    bb_mkdir_p(l->run, 0700, err) < 0)
+	    bb_mkdir_p(l->socks, 0700, err) < 0)
 		return -1;
 	if (write_metadata(l, err) < 0)
 		return -1;
 	text = bb_json_string(l->plan);
 	{
-		char *p = path2(l->state, "plan.json");
+		char *p = path2(l->state, "plan.json"), *prev = NULL;
 
-		rc = bb_write_state_file(p, text, strlen(text), 0600, err);
+		/* Unchanged (a resume): left as it is, so that the files made
+		 * from it stay newer than it (see derived_fresh). */
+		if (bb_read_file(p, BB_JSON_MAX, &prev, NULL, NULL) == 0 &&
+		    !strcmp(prev, text))
+			rc = 0;
+		else
+			rc = bb_write_state_file(p, text, strlen(text), 0600, err);
+		free(prev);
 		free(p);
 	}
 	free(text);
@@ -306,45 +323,66 @@ static int setup_relays(struct launch *l, struct bb_err *err)
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		int want = l->o->no_sidecars ? socket_exists(l->run, all[i].sock)
+		int want = l->o->no_sidecars ? socket_exists(l->socks, all[i].sock)
 					     : needs(l, all[i].sock);
 
 		if (!want)
 			continue;
-		if (!socket_exists(l->run, all[i].sock))
-			return bb_errf(err, l->run, "%s: no sidecar socket", all[i].sock);
 		l->b.relays[l->b.nrelays++] = all[i];
 	}
 	return 0;
 }
 
+/* The first socket the plan needs that is not there yet, or NULL. */
+static const char *missing_socket(const struct launch *l)
+{
+	static const char *const socks[] = {"egress.sock", "gitgate.sock",
+					    "supervise.sock"};
+
+	for (int i = 0; i < 3; i++)
+		if (needs(l, socks[i]) && !socket_exists(l->socks, socks[i]))
+			return socks[i];
+	return NULL;
+}
+
+/* Readiness: the daemons create their sockets when they listen, so an
+ * inotify watch on the socket directory wakes us as each one appears;
+ * no polling delay.  The short poll timeout only notices a supervisor
+ * that died (and works without inotify). */
 static int wait_sockets(struct launch *l, struct bb_err *err)
 {
-	for (int waited = 0;; waited += 5) {
-		int missing = 0;
-		const char *name = NULL;
+	int in = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	struct timespec t0;
+	const char *name;
+	char buf[4096];
+	int rc = 0;
 
-		for (int i = 0; i < 3; i++) {
-			static const char *const socks[] = {"egress.sock",
-				"gitgate.sock", "supervise.sock"};
+	if (in >= 0 && inotify_add_watch(in, l->socks, IN_CREATE | IN_MOVED_TO) < 0) {
+		close(in);
+		in = -1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((name = missing_socket(l)) != NULL) {
+		struct pollfd p = {in, POLLIN, 0};
 
-			if (needs(l, socks[i]) && !socket_exists(l->run, socks[i])) {
-				missing++;
-				name = socks[i];
-			}
-		}
-		if (!missing)
-			return 0;
 		if (waitpid(l->sidecar, NULL, WNOHANG) == l->sidecar) {
 			l->sidecar = 0;
-			return bb_errf(err, "bb-sidecar", "exited before %s appeared (see %s/logs)",
-				       name, l->state);
+			rc = bb_errf(err, "bb-sidecar", "exited before %s appeared (see %s/logs)",
+				     name, l->state);
+			break;
 		}
-		if (waited >= SOCKET_WAIT_MS || got_signal)
-			return bb_errf(err, l->run, "%s did not appear within %d ms",
-				       name, SOCKET_WAIT_MS);
-		sleep_ms(5);
+		if (ms_since(&t0) >= SOCKET_WAIT_MS || got_signal) {
+			rc = bb_errf(err, l->socks, "%s did not appear within %d ms",
+				     name, SOCKET_WAIT_MS);
+			break;
+		}
+		if (poll(&p, 1, in >= 0 ? 20 : 2) > 0)
+			while (read(in, buf, sizeof(buf)) > 0)
+				;
 	}
+	if (in >= 0)
+		close(in);
+	return rc;
 }
 
 /* ---- sidecars --------------------------------------------------------- */
@@ -465,6 +503,24 @@ static int ca_cached(const char *dir)
 	return ok;
 }
 
+/* A file made from plan.json (routes.json, the agent's .gitconfig) is
+ * current when it is strictly newer than the plan: a resumed bottle
+ * whose plan did not change does not make it again.  bb-supervise's
+ * approve rewrites routes.json and plan.json together, plan last, so
+ * the next launch makes routes.json again from the new plan. */
+static int derived_fresh(const struct launch *l, const char *path)
+{
+	char *plan = path2(l->state, "plan.json");
+	struct stat d, p;
+	int ok = stat(path, &d) == 0 && stat(plan, &p) == 0 &&
+		 (d.st_mtim.tv_sec > p.st_mtim.tv_sec ||
+		  (d.st_mtim.tv_sec == p.st_mtim.tv_sec &&
+		   d.st_mtim.tv_nsec > p.st_mtim.tv_nsec));
+
+	free(plan);
+	return ok;
+}
+
 static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 			 struct bb_err *err)
 {
@@ -476,13 +532,13 @@ static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 	json_t *argv = NULL, *names = strings("PATH", NULL);
 	int rc = -1;
 
-	if (asprintf(&listen, "unix:%s/egress.sock", l->run) < 0 ||
+	if (asprintf(&listen, "unix:%s/egress.sock", l->socks) < 0 ||
 	    asprintf(&admin, "unix:%s/egress-admin.sock", l->run) < 0)
 		abort();
 	if (!ca_cached(ca) && run_tool(ca_argv, NULL, err) < 0)
 		goto out;
 	timing(l, "ca ready");
-	if (run_tool(routes_argv, routes, err) < 0 ||
+	if ((!derived_fresh(l, routes) && run_tool(routes_argv, routes, err) < 0) ||
 	    token_env(l, env, names, err) < 0)
 		goto out;
 	argv = strings(exe, "serve", "--routes", routes, "--ca-dir", ca, "--listen",
@@ -510,7 +566,7 @@ static char *sock_addr(const struct launch *l, const char *name)
 {
 	char *a;
 
-	if (asprintf(&a, "unix:%s/%s", l->run, name) < 0)
+	if (asprintf(&a, "unix:%s/%s", l->socks, name) < 0)
 		abort();
 	return a;
 }
@@ -534,10 +590,12 @@ static int gitgate_daemon(struct launch *l, json_t *daemons)
 static int supervise_daemon(struct launch *l, json_t *daemons)
 {
 	char *exe = bb_sibling("bb-supervise"), *listen = sock_addr(l, "supervise.sock");
-	char *admin = sock_addr(l, "egress-admin.sock"), timeout[32];
+	char *admin, timeout[32];
 	json_t *t = json_object_get(json_object_get(l->plan, "supervise"), "timeout_seconds");
 	json_t *argv;
 
+	if (asprintf(&admin, "unix:%s/egress-admin.sock", l->run) < 0)
+		abort();
 	snprintf(timeout, sizeof(timeout), "%g", json_is_number(t) ? json_number_value(t) : 30.0);
 	argv = strings(exe, "serve", "--state", l->state, "--listen", listen,
 		       "--egress-admin", admin, "--timeout", timeout, NULL);
@@ -662,18 +720,18 @@ static void infra_env(struct launch *l, struct bb_strv *env)
 			bb_strv_setenv(env, k, json_string_value(v));
 	bb_strv_setenv(env, "NO_PROXY", "localhost,127.0.0.1");
 	bb_strv_setenv(env, "no_proxy", "localhost,127.0.0.1");
-	if (needs(l, "egress.sock") || socket_exists(l->run, "egress.sock")) {
+	if (needs(l, "egress.sock") || socket_exists(l->socks, "egress.sock")) {
 		snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", PORT_EGRESS);
 		bb_strv_setenv(env, "HTTPS_PROXY", proxy);
 		bb_strv_setenv(env, "HTTP_PROXY", proxy);
 		bb_strv_setenv(env, "https_proxy", proxy);
 		bb_strv_setenv(env, "http_proxy", proxy);
 	}
-	if (needs(l, "gitgate.sock") || socket_exists(l->run, "gitgate.sock")) {
+	if (needs(l, "gitgate.sock") || socket_exists(l->socks, "gitgate.sock")) {
 		snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d", PORT_GITGATE);
 		bb_strv_setenv(env, "GIT_GATE_URL", proxy);
 	}
-	if (needs(l, "supervise.sock") || socket_exists(l->run, "supervise.sock")) {
+	if (needs(l, "supervise.sock") || socket_exists(l->socks, "supervise.sock")) {
 		snprintf(proxy, sizeof(proxy), "http://127.0.0.1:%d/mcp", PORT_SUPERVISE);
 		bb_strv_setenv(env, "MCP_SUPERVISE_URL", proxy);
 	}
@@ -1117,8 +1175,12 @@ static int provision_git(struct launch *l, struct bb_err *err)
 		return 0;
 	if (tool_missing("bb-gitgate", err) < 0)
 		return -1;
-	exe = bb_sibling("bb-gitgate");
 	out = path2(l->home, ".gitconfig");
+	if (derived_fresh(l, out)) {
+		free(out);
+		return 0;
+	}
+	exe = bb_sibling("bb-gitgate");
 	plan = path2(l->state, "plan.json");
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d", PORT_GITGATE);
 	{
@@ -1224,16 +1286,31 @@ static int provision_supervise(struct launch *l, struct bb_err *err)
 
 /* The original's order: CA, prompt, provider auth, skills, workspace,
  * git, supervise. */
-static int provision(struct launch *l, struct bb_err *err)
+/* What the bottle binds as single files (passwd, the CA bundle...) and
+ * the directory it starts in: needed before the bottle is built. */
+static int provision_mounts(struct launch *l, struct bb_err *err)
 {
-	char *ca = path2(l->state, "egress/ca.pem");
-	json_t *prompt = json_object_get(l->plan, "prompt");
+	char *ca = path2(l->state, "egress/ca.pem"), *wd;
 	struct stat st;
 	int rc = bb_bottle_guest_files(&l->b, stat(ca, &st) == 0 ? ca : NULL, err);
 
 	free(ca);
-	if (rc < 0)
+	if (rc < 0 || strcmp(l->b.workdir, BB_GUEST_HOME) == 0)
+		return rc;
+	if (!(wd = home_path(l, l->b.workdir, "workspace.guest_path", err)))
 		return -1;
+	rc = bb_mkdir_p(wd, mode_of(json_object_get(l->plan, "workspace"), 0755), err);
+	free(wd);
+	return rc;
+}
+
+/* The rest goes into the bottle's home, bound as a directory: written
+ * while the bottle is being built is soon enough. */
+static int provision_home(struct launch *l, struct bb_err *err)
+{
+	json_t *prompt = json_object_get(l->plan, "prompt");
+	int rc;
+
 	{
 		json_t *f = json_pack("{s:s, s:s}", "path",
 				      json_is_string(json_object_get(prompt, "guest_path"))
@@ -1249,6 +1326,13 @@ static int provision(struct launch *l, struct bb_err *err)
 	    provision_supervise(l, err) < 0)
 		return -1;
 	return 0;
+}
+
+static int provision(struct launch *l, struct bb_err *err)
+{
+	if (provision_mounts(l, err) < 0)
+		return -1;
+	return provision_home(l, err);
 }
 
 /* ---- run and teardown -------------------------------------------------- */
@@ -1296,6 +1380,11 @@ static void stop_bottle(struct launch *l)
 {
 	struct timespec t0;
 
+	if (l->infofd >= 0) {
+		l->inner = bb_ns_inner_pid(l->infofd);
+		close(l->infofd);
+		l->infofd = -1;
+	}
 	if (l->inner > 0 && bb_pid_starttime(l->inner) != 0) {
 		kill(l->inner, SIGKILL);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -1313,6 +1402,10 @@ static void teardown(struct launch *l)
 	json_t *meta;
 
 	stop_bottle(l);
+	if (l->envw >= 0)
+		close(l->envw); /* after the bottle is gone: bb-relay never
+				   runs the agent without its environment */
+	l->envw = -1;
 	if (!strcmp(l->backend, "podman") || !strcmp(l->backend, "docker"))
 		bb_podman_remove(l->backend, l->slug);
 	if (l->sidecar > 0)
@@ -1408,11 +1501,9 @@ static int start_agent(struct launch *l, struct bb_err *err)
 		return -1;
 	l->b.argv = argv.v;
 	if (!strcmp(l->backend, "ns")) {
-		l->agent = bb_ns_start(&l->b, &l->infofd, err);
-		if (l->agent > 0) {
-			l->inner = bb_ns_inner_pid(l->infofd);
-			close(l->infofd);
-		}
+		/* The agent itself waits for its environment (bb_ns_release),
+		 * so the bottle is built while the sidecars start. */
+		l->agent = bb_ns_start_gated(&l->b, &l->infofd, &l->envw, err);
 	} else if (write_envfile(l, &l->b.env, err) < 0) {
 		l->agent = -1;
 	} else {
@@ -1432,9 +1523,50 @@ static int check_backend(const char *backend, struct bb_err *err)
 	return 0;
 }
 
+static int guest_steps_planned(const struct launch *l)
+{
+	const json_t *prov = json_object_get(l->plan, "provider");
+
+	return json_array_size(json_object_get(prov, "pre_copy")) > 0 ||
+	       json_array_size(json_object_get(prov, "verify")) > 0;
+}
+
+/* Provider steps run in the bottle before the agent, and podman's agent
+ * starts at once: both wait for the sidecars, then provision, then run. */
+static int run_in_order(struct launch *l, struct bb_err *err)
+{
+	if (l->sidecar > 0) {
+		if (wait_sockets(l, err) < 0)
+			return -1;
+		timing(l, "sidecar sockets ready");
+	}
+	if (provision(l, err) < 0 || agent_env(l, &l->b.env, err) < 0)
+		return -1;
+	timing(l, "provisioned");
+	if (got_signal)
+		return 128 + got_signal;
+	if (start_agent(l, err) < 0)
+		return -1;
+	timing(l, "agent started");
+	if (l->envw >= 0) {
+		int rc = bb_ns_release(l->envw, &l->b.env, err);
+
+		l->envw = -1;
+		if (rc < 0)
+			return -1;
+	}
+	if (l->infofd >= 0) {
+		l->inner = bb_ns_inner_pid(l->infofd);
+		close(l->infofd);
+		l->infofd = -1;
+	}
+	return wait_agent(l);
+}
+
 static int launch(struct launch *l, struct bb_err *err)
 {
 	const char *want = l->o->backend ? l->o->backend : jstr(l->plan, "backend");
+	int sidecars;
 
 	l->slug = jstr(l->plan, "slug");
 	l->backend = *want ? want : "ns";
@@ -1456,30 +1588,51 @@ static int launch(struct launch *l, struct bb_err *err)
 	if (prepare_dirs(l, err) < 0)
 		return -1;
 	timing(l, "state written");
-	if (!l->o->no_sidecars && (needs(l, "egress.sock") || needs(l, "gitgate.sock") ||
-				   needs(l, "supervise.sock"))) {
+	sidecars = !l->o->no_sidecars && (needs(l, "egress.sock") ||
+					  needs(l, "gitgate.sock") ||
+					  needs(l, "supervise.sock"));
+	if (sidecars) {
 		if (start_sidecars(l, err) < 0)
 			return -1;
 		timing(l, "sidecars started");
-		if (wait_sockets(l, err) < 0)
-			return -1;
-		timing(l, "sidecar sockets ready");
 	}
 	l->b.slug = l->slug;
 	l->b.home = l->home;
 	l->b.guestdir = l->guestdir;
-	l->b.rundir = l->run;
+	l->b.rundir = l->socks;
 	l->relay_path = bb_sibling("bb-relay");
 	l->b.relay = l->relay_path;
 	l->b.workdir = l->cwd ? BB_GUEST_HOME "/workspace" : BB_GUEST_HOME;
-	if (setup_relays(l, err) < 0 || provision(l, err) < 0 ||
-	    agent_env(l, &l->b.env, err) < 0)
+	if (setup_relays(l, err) < 0)
 		return -1;
+	if (strcmp(l->backend, "ns") || guest_steps_planned(l))
+		return run_in_order(l, err);
+	/* ns: build the bottle now; its agent waits for the environment
+	 * while the home is provisioned and the sidecars come up. */
+	if (provision_mounts(l, err) < 0 || start_agent(l, err) < 0)
+		return -1;
+	timing(l, "bottle started");
+	if (provision_home(l, err) < 0 || agent_env(l, &l->b.env, err) < 0)
+		return -1;
+	timing(l, "provisioned");
+	if (sidecars) {
+		if (wait_sockets(l, err) < 0)
+			return -1;
+		timing(l, "sidecar sockets ready");
+	}
 	if (got_signal)
 		return 128 + got_signal;
-	if (start_agent(l, err) < 0)
-		return -1;
+	{
+		int rc = bb_ns_release(l->envw, &l->b.env, err);
+
+		l->envw = -1;
+		if (rc < 0)
+			return -1;
+	}
 	timing(l, "agent started");
+	l->inner = bb_ns_inner_pid(l->infofd);
+	close(l->infofd);
+	l->infofd = -1;
 	return wait_agent(l);
 }
 
@@ -1490,6 +1643,7 @@ int bb_up_launch(const struct bb_up_opts *o, struct bb_err *err)
 
 	memset(&l, 0, sizeof(l));
 	l.o = o;
+	l.infofd = l.envw = -1;
 	catch_signals();
 	bb_bottles_clean_stale();
 	l.plan = make_plan(o, err);
@@ -1510,6 +1664,7 @@ int bb_up_launch(const struct bb_up_opts *o, struct bb_err *err)
 	}
 	free(l.state);
 	free(l.run);
+	free(l.socks);
 	free(l.home);
 	free(l.guestdir);
 	free(l.envfile);

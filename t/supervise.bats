@@ -258,7 +258,7 @@ notes: not in this bottle" ]
 @test "serve listens on a unix socket of mode 0600 (default path under XDG_RUNTIME_DIR)" {
 	bb-supervise serve --state "$STATE" 2>"$BATS_TEST_TMPDIR/serve.log" &
 	PIDS="$PIDS $!"
-	sock=$XDG_RUNTIME_DIR/bb/$SLUG/supervise.sock
+	sock=$XDG_RUNTIME_DIR/bb/$SLUG/bottle/supervise.sock
 	wait_for "$sock"
 	[ "$(stat -c %a "$sock")" = 600 ]
 	run curl -s --unix-socket "$sock" -H 'Content-Type: application/json' \

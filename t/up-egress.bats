@@ -264,3 +264,41 @@ gone_after_exit() {
 	run -127 --separate-stderr bb-up resume -y "$slug"
 	[[ $stderr == *"claude: No such file or directory"* ]]
 }
+
+@test "a restarted bb-egress is reachable from the running bottle again" {
+	bb-up -y -E --upstream-ca="$T/ca.pem" -E "--resolve=api.example.test:443:$ADDR" \
+		demo -- sh -c '
+		curl -sS https://api.example.test/v1/a >~/first 2>&1
+		i=0; while [ ! -e ~/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+		curl -sS https://api.example.test/v1/b' >out 2>err 3>&- &
+	PIDS+=($!)
+	for i in $(seq 200); do
+		[ -s "$(ls "$XDG_STATE_HOME"/bb/bottles/*/home/first 2>/dev/null | head -n 1)" ] && break
+		sleep 0.05
+	done
+	home=$(dirname "$(ls "$XDG_STATE_HOME"/bb/bottles/*/home/first)")
+	[ "$(jq -r .path "$home/first")" = /v1/a ]
+	log=$(ls "$XDG_STATE_HOME"/bb/bottles/*/logs/sidecar.log)
+	old=$(pgrep -f "bb-egress serve --routes $XDG_STATE_HOME")
+	sock=$(ls "$XDG_RUNTIME_DIR"/bb/*/bottle/egress.sock)
+	kill -KILL "$old"
+	for i in $(seq 100); do
+		new=$(pgrep -f "bb-egress serve --routes $XDG_STATE_HOME" || true)
+		[ -n "$new" ] && [ "$new" != "$old" ] &&
+			[ "$(curl -s --unix-socket "$sock" -o /dev/null -w '%{http_code}' http://x/)" != 000 ] && break
+		sleep 0.05
+	done
+	[ -n "$new" ] && [ "$new" != "$old" ]
+	run grep -c 'started egress' "$log"
+	assert_output 2
+	touch "$home/go"
+	wait "${PIDS[-1]}"
+	[ "$(jq -r .path out)" = /v1/b ]
+	[ "$(jq -r .authorized out)" = true ]
+}
+
+@test "the bottle sees its sockets read-only and not egress's admin socket" {
+	up 'ls /run/bb/sock; rm -f /run/bb/sock/egress.sock && echo removed; touch /run/bb/sock/x && echo created; ln -s /tmp /run/bb/sock/l && echo linked; test -S /run/bb/sock/egress.sock && echo still'
+	assert_success
+	assert_output $'egress.sock\nstill'
+}

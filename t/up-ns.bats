@@ -14,7 +14,7 @@ setup() {
 	# A sleep no other test on the machine runs, for pgrep.
 	NAP=300.$$$RANDOM
 	RUN=$XDG_RUNTIME_DIR/bb/$SLUG
-	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN"
+	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN" "$RUN/bottle"
 	cat >plan.json <<-EOF2
 	{"version": 1, "slug": "$SLUG", "agent": "t", "bottle": "b", "backend": "ns",
 	 "egress": {"routes": []}, "git_gate": {"repos": []},
@@ -36,9 +36,9 @@ teardown() {
 }
 
 sidecar() {
-	socat "UNIX-LISTEN:$RUN/$1.sock,fork" "SYSTEM:echo $1; cat" &
+	socat "UNIX-LISTEN:$RUN/bottle/$1.sock,fork" "SYSTEM:echo $1; cat" &
 	PIDS+=($!)
-	wait_for "$RUN/$1.sock"
+	wait_for "$RUN/bottle/$1.sock"
 }
 
 # Run a shell snippet as the agent.

@@ -24,7 +24,7 @@ setup() {
 	NAP=300.$$$RANDOM
 	RUN=$XDG_RUNTIME_DIR/bb/$SLUG
 	STATE=$XDG_STATE_HOME/bb/bottles/$SLUG
-	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN"
+	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN" "$RUN/bottle"
 	cat >plan.json <<-EOF2
 	{"version": 1, "slug": "$SLUG", "agent": "t", "bottle": "b", "backend": "podman",
 	 "egress": {"routes": []}, "git_gate": {"repos": []}, "supervise": {"enabled": false},
@@ -32,9 +32,9 @@ setup() {
 	EOF2
 	mkdir ws && echo hello >ws/file.txt
 	git -C ws init -q
-	socat "UNIX-LISTEN:$RUN/egress.sock,fork" "SYSTEM:echo egress; cat" &
+	socat "UNIX-LISTEN:$RUN/bottle/egress.sock,fork" "SYSTEM:echo egress; cat" &
 	PIDS+=($!)
-	wait_for "$RUN/egress.sock"
+	wait_for "$RUN/bottle/egress.sock"
 }
 
 teardown() {
