@@ -112,20 +112,26 @@ gitgate
 supervise"
 }
 
-@test "no direct TCP to a host loopback service nor to the outside" {
+@test "no direct TCP to a host loopback service nor to the outside; no host abstract unix socket" {
 	port=$(free_port)
 	socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" SYSTEM:'echo host-service' &
 	PIDS+=($!)
 	socat "TCP6-LISTEN:$port,bind=[::1],fork,reuseaddr" SYSTEM:'echo host-service6' &
 	PIDS+=($!)
+	socat "ABSTRACT-LISTEN:bb-test-$port,fork" SYSTEM:'echo host-abstract' &
+	PIDS+=($!)
 	wait_for "127.0.0.1:$port"
+	socat -t 1 - "ABSTRACT-CONNECT:bb-test-$port" </dev/null | grep -qx host-abstract
 	agent "socat -t 1 - TCP:127.0.0.1:$port </dev/null 2>&1 || echo refused-loopback
+	       socat -t 1 - ABSTRACT-CONNECT:bb-test-$port </dev/null 2>&1 || echo refused-abstract
 	       socat -t 1 - TCP6:[::1]:$port </dev/null 2>&1 || echo refused-loopback6
 	       socat -t 1 - TCP:1.1.1.1:443,connect-timeout=2 </dev/null 2>&1 || echo refused-outside
 	       socat -t 1 - TCP6:[2606:4700::1111]:443,connect-timeout=2 </dev/null 2>&1 || echo refused-outside6"
 	assert_success
 	refute_output --partial host-service
+	refute_output --partial host-abstract
 	assert_line refused-loopback
+	assert_line refused-abstract
 	assert_line refused-loopback6
 	assert_line refused-outside
 	assert_line refused-outside6

@@ -123,7 +123,7 @@ assert_gone() {
 	refute_output --partial host.containers.internal
 }
 
-@test "podman: only the relays: no direct TCP or UDP to the host or the outside, no DNS" {
+@test "podman: only the relays: no direct TCP, UDP or abstract unix socket to the host or the outside, no DNS" {
 	port=$(free_port)
 	uport=$(free_port)
 	socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" SYSTEM:'echo host-service' &
@@ -132,8 +132,12 @@ assert_gone() {
 	PIDS+=($!)
 	socat -u "UDP-RECV:$uport,bind=127.0.0.1" OPEN:udp.log,creat,append &
 	PIDS+=($!)
+	socat "ABSTRACT-LISTEN:bb-test-$port,fork" SYSTEM:'echo host-abstract' &
+	PIDS+=($!)
 	wait_for "127.0.0.1:$port"
+	socat -t 1 - "ABSTRACT-CONNECT:bb-test-$port" </dev/null | grep -qx host-abstract
 	agent "echo ping | socat -t 2 - TCP:127.0.0.1:9099
+	       socat -t 1 - ABSTRACT-CONNECT:bb-test-$port </dev/null 2>/dev/null || echo refused-abstract
 	       socat -t 1 - TCP:127.0.0.1:$port </dev/null 2>/dev/null || echo refused-loopback
 	       socat -t 1 - TCP6:[::1]:$port </dev/null 2>/dev/null || echo refused-loopback6
 	       socat -t 1 - TCP:1.1.1.1:443,connect-timeout=2 </dev/null 2>/dev/null || echo refused-outside
@@ -149,6 +153,8 @@ assert_gone() {
 	assert_line --index 1 ping
 	assert_line refused-loopback
 	assert_line refused-loopback6
+	assert_line refused-abstract
+	refute_output --partial host-abstract
 	assert_line refused-outside
 	assert_line refused-outside6
 	assert_line no-udp-relay
