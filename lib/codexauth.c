@@ -7,8 +7,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <openssl/evp.h>
 
+#include "base64.h"
 #include "file.h"
 #include "json.h"
 
@@ -66,7 +66,7 @@ static unsigned char *b64url_decode(const char *s, size_t n, size_t *outlen)
 	}
 	for (; i < padded; i++)
 		in[i] = '=';
-	r = EVP_DecodeBlock(out, (const unsigned char *)in, (int)padded);
+	r = bb_b64_decode_block(out, in, (int)padded);
 	explicit_bzero(in, padded);
 	free(in);
 	if (r < 0) {
@@ -85,8 +85,7 @@ static char *b64url_encode(const char *s, size_t n)
 
 	if (!out)
 		return NULL;
-	len = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s,
-			      (int)n);
+	len = bb_b64_encode_block(out, (const unsigned char *)s, (int)n);
 	while (len > 0 && out[len - 1] == '=')
 		len--;
 	out[len] = '\0';

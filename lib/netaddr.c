@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+#include "base64.h"
 
 static int is_label_char(int c)
 {
@@ -320,7 +320,7 @@ static int blob_names_type(const char *b64, size_t n, const char *type,
 	blob = malloc(n / 4 * 3 + 1);
 	if (!blob)
 		return 0;
-	len = EVP_DecodeBlock(blob, (const unsigned char *)b64, (int)n);
+	len = bb_b64_decode_block(blob, b64, (int)n);
 	len -= (int)pad;
 	ok = len >= (int)(4 + tn) &&
 	     ((size_t)blob[0] << 24 | (size_t)blob[1] << 16 |
