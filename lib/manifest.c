@@ -261,8 +261,10 @@ static int resolve_bottle(struct walk *w, const char *name)
 
 	if (json_object_get(w->m->bottles, name))
 		return 0;
+	/* Shared, not copied: nothing edits a bottle in place (merge and
+	 * bb_manifest_agent_json copy before they change anything). */
 	if (!*parent) {
-		json_object_set_new(w->m->bottles, name, json_deep_copy(leaf));
+		json_object_set(w->m->bottles, name, leaf);
 		return 0;
 	}
 	if (!strcmp(parent, name))
