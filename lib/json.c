@@ -73,36 +73,28 @@ static size_t src_read(void *out, size_t size, void *data)
 json_t *bb_json_load(const char *path, struct bb_err *err)
 {
 	int stdin_ = path[0] == '-' && !path[1];
-	struct json_src *s = calloc(1, sizeof(*s));
+	struct json_src s = {.label = stdin_ ? "<stdin>" : path, .err = err};
 	json_error_t je;
-	json_t *doc = NULL;
+	json_t *doc;
 
-	if (!s) {
-		bb_errf(err, path, "out of memory");
-		return NULL;
-	}
-	s->label = stdin_ ? "<stdin>" : path;
-	s->err = err;
-	s->fd = stdin_ ? 0 : open(path, O_RDONLY | O_CLOEXEC);
-	if (s->fd < 0) {
+	s.fd = stdin_ ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+	if (s.fd < 0) {
 		bb_errf(err, path, "could not read: %s", strerror(errno));
-		free(s);
 		return NULL;
 	}
-	doc = json_load_callback(src_read, s, JSON_REJECT_DUPLICATES, &je);
-	if (!doc && !s->failed) /* the rest of the input still counts */
-		while (src_fill(s) > 0)
+	doc = json_load_callback(src_read, &s, JSON_REJECT_DUPLICATES, &je);
+	if (!doc && !s.failed) /* the rest of the input still counts */
+		while (src_fill(&s) > 0)
 			;
-	if (s->failed) {
+	if (s.failed) {
 		json_decref(doc);
 		doc = NULL;
 	} else if (!doc) {
-		bb_errf(err, s->label, "line %d column %d: %s", je.line,
+		bb_errf(err, s.label, "line %d column %d: %s", je.line,
 			je.column, je.text);
 	}
 	if (!stdin_)
-		close(s->fd);
-	free(s);
+		close(s.fd);
 	return doc;
 }
 
@@ -156,19 +148,14 @@ static int sink_write(const char *p, size_t n, void *data)
 	return 0;
 }
 
+/* The buffers live on the stack: a large malloc right after a document
+ * was freed makes glibc consolidate every small free chunk first. */
 int bb_json_dump(FILE *f, const json_t *doc)
 {
-	struct json_sink *k = malloc(sizeof(*k));
-	int rc;
+	struct json_sink k = {.f = f};
 
-	if (!k)
-		return -1;
-	k->f = f;
-	k->n = 0;
-	rc = json_dump_callback(doc, sink_write, k, DUMP_FLAGS) < 0 ||
-	     sink_write("\n", 1, k) < 0 || sink_flush(k) < 0 ? -1 : 0;
-	free(k);
-	if (rc < 0)
+	if (json_dump_callback(doc, sink_write, &k, DUMP_FLAGS) < 0 ||
+	    sink_write("\n", 1, &k) < 0 || sink_flush(&k) < 0)
 		return -1;
 	return fflush(f) == EOF ? -1 : 0;
 }

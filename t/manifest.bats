@@ -353,3 +353,25 @@ skills: ['$bad']"
 	assert_failure 1
 	assert_output --partial "agents/broken.md: bottle: agent 'broken' references bottle 'nope'"
 }
+
+@test "many files: checked in parallel, reported in sorted order" {
+	for i in $(seq -w 1 20); do
+		bottle "b$i" <<<'supervise: true'
+		agent "a$i" <<<"bottle: b$i"
+	done
+	run bb-manifest
+	assert_success
+	printf '%s\n' "$output" | jq -e '(.bottles | keys | length) == 20 and
+		(.agents | keys | length) == 20 and .agents.a07.bottle == "b07"'
+	bottle b05 <<<'superviser: true'
+	bottle b15 <<<'nope: 1'
+	for f in B00.md b04_x.md b10_y.md; do
+		printf 'not a manifest\n' >"$M/bottles/$f"
+	done
+	run bb-manifest
+	assert_failure 1
+	assert_equal "${#lines[@]}" 3
+	assert_line --index 0 "bb-manifest: warning: skipping $M/bottles/B00.md: filename must match [a-z][a-z0-9-]*.md (got 'B00.md')"
+	assert_line --index 1 "bb-manifest: warning: skipping $M/bottles/b04_x.md: filename must match [a-z][a-z0-9-]*.md (got 'b04_x.md')"
+	assert_line --index 2 --partial "bb-manifest: error: $M/bottles/b05.md: unknown frontmatter key(s) ['superviser' (did you mean 'supervise'?)]"
+}
