@@ -130,60 +130,60 @@ static json_t *mapping(struct reader *r, int depth)
 	json_t *obj = json_object();
 
 	for (;;) {
-		yaml_event_t ev;
-		yaml_mark_t key_mark;
+		yaml_event_t kev, ev;
 		json_t *val;
-		char *key;
+		const char *key;
+		size_t klen;
 
-		if (next_event(r, &ev) < 0)
+		if (next_event(r, &kev) < 0)
 			break;
-		if (ev.type == YAML_MAPPING_END_EVENT) {
-			yaml_event_delete(&ev);
+		if (kev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&kev);
 			return obj;
 		}
-		if (ev.type != YAML_SCALAR_EVENT) {
-			fail_at(r, &ev.start_mark,
+		if (kev.type != YAML_SCALAR_EVENT) {
+			fail_at(r, &kev.start_mark,
 				"mapping keys must be plain strings");
-			yaml_event_delete(&ev);
+			yaml_event_delete(&kev);
 			break;
 		}
+		/* The key stays in its event (NUL-terminated by libyaml) until
+		 * it is set: no copy. */
+		key = (const char *)kev.data.scalar.value;
+		klen = kev.data.scalar.length;
 		/* A NUL would cut the key short and make it another key. */
-		if (memchr(ev.data.scalar.value, '\0', ev.data.scalar.length)) {
-			fail_at(r, &ev.start_mark,
+		if (memchr(key, '\0', klen)) {
+			fail_at(r, &kev.start_mark,
 				"mapping keys must not contain NUL bytes");
-			yaml_event_delete(&ev);
+			yaml_event_delete(&kev);
 			break;
 		}
-		key_mark = ev.start_mark;
-		key = strndup((const char *)ev.data.scalar.value,
-			      ev.data.scalar.length);
-		if (json_object_get(obj, key)) {
+		if (json_object_getn(obj, key, klen)) {
 			char what[300];
 
 			snprintf(what, sizeof(what), "duplicate key '%.200s'",
 				 key);
-			fail_at(r, &ev.start_mark, what);
-			free(key);
-			yaml_event_delete(&ev);
+			fail_at(r, &kev.start_mark, what);
+			yaml_event_delete(&kev);
 			break;
 		}
-		yaml_event_delete(&ev);
 		if (next_event(r, &ev) < 0) {
-			free(key);
+			yaml_event_delete(&kev);
 			break;
 		}
 		val = node(r, &ev, depth + 1);
 		yaml_event_delete(&ev);
 		if (!val) {
-			free(key);
+			yaml_event_delete(&kev);
 			break;
 		}
-		if (json_object_set_new(obj, key, val) < 0) {
-			fail_at(r, &key_mark, "mapping key is not valid UTF-8");
-			free(key);
+		if (json_object_setn_new(obj, key, klen, val) < 0) {
+			fail_at(r, &kev.start_mark,
+				"mapping key is not valid UTF-8");
+			yaml_event_delete(&kev);
 			break;
 		}
-		free(key);
+		yaml_event_delete(&kev);
 	}
 	json_decref(obj);
 	return NULL;
