@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -1526,6 +1527,11 @@ static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 {
 	struct event_config *ec;
 
+	/* The 16 KiB TLS record buffers come and go at the top of the heap:
+	 * without this glibc gives that memory back and takes it again with
+	 * brk on every few requests, and each shrink is a TLB shootdown. */
+	mallopt(M_TRIM_THRESHOLD, 4 << 20);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (bb_routes_load(cfg->routes_path, &S.routes, err) < 0)
 		return -1;
 	if (cfg->token_file) {
