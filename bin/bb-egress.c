@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ca.h"
 #include "egress.h"
@@ -15,7 +16,7 @@ static const char usage_text[] =
 	"       bb-egress serve --routes FILE --ca-dir DIR [--listen ADDR]"
 	" [--admin ADDR] [--audit FILE] [--pid-file FILE]"
 	" [--token-file FILE] [--upstream-proxy URL]"
-	" [--upstream-ca FILE] [--resolve HOST:PORT:ADDR]\n"
+	" [--upstream-ca FILE] [--resolve HOST:PORT:ADDR] [--workers N]\n"
 	"       bb-egress -h\n";
 
 static _Noreturn void usage(int code)
@@ -59,7 +60,7 @@ static int cmd_routes(int argc, char **argv)
 }
 
 enum { O_ROUTES = 256, O_CA_DIR, O_LISTEN, O_ADMIN, O_AUDIT, O_PID,
-       O_TOKENS, O_PROXY, O_UPCA, O_RESOLVE };
+       O_TOKENS, O_PROXY, O_UPCA, O_RESOLVE, O_WORKERS };
 
 static const struct option serve_opts[] = {
 	{"routes", required_argument, NULL, O_ROUTES},
@@ -72,9 +73,28 @@ static const struct option serve_opts[] = {
 	{"upstream-proxy", required_argument, NULL, O_PROXY},
 	{"upstream-ca", required_argument, NULL, O_UPCA},
 	{"resolve", required_argument, NULL, O_RESOLVE},
+	{"workers", required_argument, NULL, O_WORKERS},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
+
+/* A count, or "auto": one worker per CPU. */
+static int workers_arg(const char *s)
+{
+	char *end;
+	long n;
+
+	if (strcmp(s, "auto") == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		return n < 1 ? 1 : n > BB_EGRESS_WORKERS_MAX ? BB_EGRESS_WORKERS_MAX
+							      : (int)n;
+	}
+	n = strtol(s, &end, 10);
+	if (*end || end == s || n < 1 || n > BB_EGRESS_WORKERS_MAX)
+		bb_failx(BB_EXIT_USAGE, "--workers: expected 1 to %d or auto",
+			 BB_EGRESS_WORKERS_MAX);
+	return (int)n;
+}
 
 static int cmd_serve(int argc, char **argv)
 {
@@ -109,6 +129,9 @@ static int cmd_serve(int argc, char **argv)
 				bb_failx(BB_EXIT_USAGE,
 					 "--resolve: expected HOST:PORT:ADDR (at most 16)");
 			cfg.nresolve++;
+			break;
+		case O_WORKERS:
+			cfg.workers = workers_arg(optarg);
 			break;
 		case 'h': usage(0);
 		default: usage(BB_EXIT_USAGE);

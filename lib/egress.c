@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -16,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,7 +106,9 @@ static struct server {
 	struct bb_tokens tokens;
 	struct bb_ca ca;
 	SSL_CTX *srv, *cli;
-	FILE *audit;
+	int audit;             /* fd, or -1 */
+	char abuf[1 << 16];    /* whole audit lines not yet written */
+	size_t alen;
 	struct conn *conns;
 	size_t nconns;
 	int draining;
@@ -116,6 +120,9 @@ static struct server {
 	int flush_pending;
 	struct upstream *pool; /* idle kept-alive upstream connections */
 	size_t npool;
+	int worker;            /* a forked worker: the parent owns the files */
+	pid_t kids[BB_EGRESS_WORKERS_MAX];
+	int nkids, kid_failed;
 } S;
 
 /* ---- environment tokens ------------------------------------------- */
@@ -186,6 +193,70 @@ static double ms_since(const struct timespec *t0)
 	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+static void write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* the log is gone: the proxy goes on */
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Write whole lines only, at most PIPE_BUF at a time where lines allow:
+ * workers share the audit file (O_APPEND) or pipe, and a write of that
+ * size is never interleaved with another's. */
+static void audit_flush(void)
+{
+	size_t off = 0, end, n;
+
+	while (off < S.alen) {
+		n = S.alen - off < PIPE_BUF ? S.alen - off : PIPE_BUF;
+		end = n;
+		while (end > 0 && S.abuf[off + end - 1] != '\n')
+			end--;
+		if (end == 0) /* one line longer than PIPE_BUF */
+			end = (size_t)((char *)memchr(S.abuf + off, '\n',
+						      S.alen - off) -
+				       (S.abuf + off)) + 1;
+		write_all(S.audit, S.abuf + off, end);
+		off += end;
+	}
+	S.alen = 0;
+}
+
+static void audit_line(const json_t *o)
+{
+	size_t flags = JSON_COMPACT | JSON_REAL_PRECISION(6), room, n;
+	char *big;
+
+	for (;;) {
+		room = sizeof(S.abuf) - S.alen;
+		n = json_dumpb(o, S.abuf + S.alen, room, flags);
+		if (n == 0)
+			return;
+		if (n < room) {
+			S.alen += n;
+			S.abuf[S.alen++] = '\n';
+			return;
+		}
+		if (S.alen == 0)
+			break;
+		audit_flush();
+	}
+	if ((big = json_dumps(o, flags))) { /* larger than the buffer */
+		n = strlen(big);
+		write_all(S.audit, big, n);
+		write_all(S.audit, "\n", 1);
+		free(big);
+	}
+}
+
 static void audit(struct conn *c, const char *decision, int status,
 		  const char *reason)
 {
@@ -194,7 +265,7 @@ static void audit(struct conn *c, const char *decision, int status,
 	char ts[40];
 	json_t *o;
 
-	if (!S.audit)
+	if (S.audit < 0)
 		return;
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
@@ -212,23 +283,21 @@ static void audit(struct conn *c, const char *decision, int status,
 		return;
 	json_object_set_new(o, "route",
 			    c->route[0] ? json_string(c->route) : json_null());
-	json_dumpf(o, S.audit, JSON_COMPACT | JSON_REAL_PRECISION(6));
-	fputc('\n', S.audit);
+	audit_line(o);
 	json_decref(o);
 	/* Flushed once the callbacks of this loop turn are done. */
 	if (S.flush_ev && !S.flush_pending) {
 		S.flush_pending = 1;
 		event_active(S.flush_ev, EV_TIMEOUT, 0);
 	} else if (!S.flush_ev) {
-		fflush(S.audit);
+		audit_flush();
 	}
 }
 
 static void flush_audit(evutil_socket_t fd, short what, void *arg)
 {
 	S.flush_pending = 0;
-	if (S.audit)
-		fflush(S.audit);
+	audit_flush();
 }
 
 /* ---- connections -------------------------------------------------- */
@@ -1296,7 +1365,8 @@ static void close_listeners(void)
 	for (i = 0; i < S.nls; i++) {
 		evconnlistener_free(S.ls[i]);
 		if (S.lspath[i]) {
-			unlink(S.lspath[i]);
+			if (!S.worker)
+				unlink(S.lspath[i]);
 			free(S.lspath[i]);
 		}
 	}
@@ -1476,18 +1546,14 @@ static int tls_setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 
 static int open_audit(const char *path, struct bb_err *err)
 {
-	int fd;
-
 	if (!path || strcmp(path, "-") == 0) {
-		S.audit = stdout;
+		fflush(stdout);
+		S.audit = STDOUT_FILENO;
 		return 0;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0 || !(S.audit = fdopen(fd, "a"))) {
-		if (fd >= 0)
-			close(fd);
+	S.audit = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (S.audit < 0)
 		return bb_errf(err, path, "cannot open: %s", strerror(errno));
-	}
 	return 0;
 }
 
@@ -1509,18 +1575,29 @@ static void cleanup(void)
 	SSL_CTX_free(S.cli);
 	if (S.dns)
 		evdns_base_free(S.dns, 0);
-	if (S.audit && S.audit != stdout)
-		fclose(S.audit);
-	else if (S.audit)
-		fflush(S.audit);
-	S.audit = NULL;
-	if (S.cfg && S.cfg->pid_file)
+	if (S.audit >= 0) {
+		audit_flush();
+		if (S.audit != STDOUT_FILENO)
+			close(S.audit);
+	}
+	S.audit = -1;
+	if (S.cfg && S.cfg->pid_file && !S.worker)
 		unlink(S.cfg->pid_file);
 	if (S.flush_ev)
 		event_free(S.flush_ev);
 	if (S.base)
 		event_base_free(S.base);
 	libevent_global_shutdown();
+}
+
+/* Each process its own resolver socket: answers must come back to the
+ * process that asked. */
+static void make_dns(void)
+{
+	S.dns = evdns_base_new(S.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+					       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (!S.dns)
+		S.dns = evdns_base_new(S.base, 0);
 }
 
 static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
@@ -1564,10 +1641,8 @@ static int setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 	if (!S.base)
 		return bb_errf(err, "libevent", "cannot make an event base");
 	S.flush_ev = event_new(S.base, -1, 0, flush_audit, NULL);
-	S.dns = evdns_base_new(S.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-					       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (!S.dns)
-		S.dns = evdns_base_new(S.base, 0);
+	if (cfg->workers <= 1)
+		make_dns();
 	return 0;
 }
 
@@ -1592,19 +1667,148 @@ static int start_listening(const struct bb_egress_cfg *cfg, struct bb_err *err)
 	return 0;
 }
 
+/* ---- workers ------------------------------------------------------ */
+
+/* The parent of --workers N accepts nothing: it passes SIGHUP and SIGTERM
+ * on to every worker and exits when they all have. */
+static void parent_signal(evutil_socket_t sig, short what, void *arg)
+{
+	int i;
+
+	if (sig == SIGINT)
+		sig = SIGTERM;
+	if (sig == SIGTERM && !S.draining) {
+		S.draining = 1;
+		close_listeners();
+	}
+	for (i = 0; i < S.nkids; i++)
+		if (S.kids[i] > 0)
+			kill(S.kids[i], (int)sig);
+}
+
+static void parent_child(evutil_socket_t sig, short what, void *arg)
+{
+	int i, status, alive = 0;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		for (i = 0; i < S.nkids; i++)
+			if (S.kids[i] == pid) {
+				S.kids[i] = 0;
+				if (!WIFEXITED(status) || WEXITSTATUS(status))
+					S.kid_failed = 1;
+			}
+	for (i = 0; i < S.nkids; i++)
+		alive += S.kids[i] > 0;
+	/* A worker that dies on its own takes the others down: the
+	 * supervisor restarts the whole proxy, never half of it. */
+	if (S.kid_failed && !S.draining) {
+		bb_warnx("a worker exited unexpectedly; stopping");
+		parent_signal(SIGTERM, 0, NULL);
+	}
+	if (!alive)
+		event_base_loopexit(S.base, NULL);
+}
+
+/* Fork the workers; returns 1 in a worker, 0 in the parent, -1. */
+static int fork_workers(int n, struct bb_err *err)
+{
+	int i;
+	pid_t pid;
+
+	for (i = 0; i < n; i++) {
+		if ((pid = fork()) < 0)
+			return bb_errf(err, "--workers", "fork: %s", strerror(errno));
+		if (pid == 0) {
+			S.worker = 1;
+			S.nkids = 0;
+			if (event_reinit(S.base) < 0)
+				_exit(1);
+			make_dns();
+			return 1;
+		}
+		S.kids[S.nkids++] = pid;
+	}
+	for (i = 0; i < (int)S.nls; i++)
+		evconnlistener_disable(S.ls[i]);
+	return 0;
+}
+
+static int run_parent(struct bb_err *err)
+{
+	static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGCHLD};
+	struct event *ev[4] = {0};
+	int i, rc = 0;
+
+	for (i = 0; i < 4; i++) {
+		ev[i] = evsignal_new(S.base, sigs[i],
+				     sigs[i] == SIGCHLD ? parent_child : parent_signal,
+				     NULL);
+		if (!ev[i] || evsignal_add(ev[i], NULL) < 0)
+			rc = -1;
+	}
+	if (rc == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		parent_child(SIGCHLD, 0, NULL); /* one may be gone already */
+		event_base_dispatch(S.base);
+	} else {
+		parent_signal(SIGTERM, 0, NULL);
+		while (wait(NULL) > 0)
+			;
+		bb_errf(err, "signals", "cannot install handlers");
+	}
+	for (i = 0; i < 4; i++)
+		if (ev[i])
+			event_free(ev[i]);
+	if (rc == 0 && S.kid_failed)
+		rc = bb_errf(err, "workers", "a worker failed");
+	return rc;
+}
+
+/* Listen, then fork the workers with the signals held, so that none is
+ * lost between the fork and a worker's handlers. */
+static int start_workers(const struct bb_egress_cfg *cfg, struct bb_err *err)
+{
+	sigset_t hold;
+
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &hold, NULL);
+	if (start_listening(cfg, err) < 0)
+		return -1;
+	return fork_workers(cfg->workers, err);
+}
+
 int bb_egress_serve(const struct bb_egress_cfg *cfg, struct bb_tokens *tokens,
 		    struct bb_err *err)
 {
 	struct event *hup = NULL, *term = NULL, *intr = NULL;
-	int rc = -1;
+	int rc = -1, multi = cfg->workers > 1;
 
 	memset(&S, 0, sizeof(S));
+	S.audit = -1;
 	S.cfg = cfg;
 	S.tokens = *tokens;
 	memset(tokens, 0, sizeof(*tokens));
 	signal(SIGPIPE, SIG_IGN);
 	if (setup(cfg, err) < 0)
 		goto out;
+	if (multi) {
+		int w = start_workers(cfg, err);
+
+		if (w < 0)
+			goto out;
+		if (w == 0) {
+			rc = run_parent(err);
+			goto out;
+		}
+	}
 	hup = evsignal_new(S.base, SIGHUP, on_hup, NULL);
 	term = evsignal_new(S.base, SIGTERM, on_term, NULL);
 	intr = evsignal_new(S.base, SIGINT, on_term, NULL);
@@ -1613,8 +1817,14 @@ int bb_egress_serve(const struct bb_egress_cfg *cfg, struct bb_tokens *tokens,
 		bb_errf(err, "signals", "cannot install handlers");
 		goto out;
 	}
-	if (start_listening(cfg, err) < 0)
+	if (multi) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+	} else if (start_listening(cfg, err) < 0) {
 		goto out;
+	}
 	event_base_dispatch(S.base);
 	rc = 0;
 out:

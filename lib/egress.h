@@ -26,7 +26,10 @@ struct bb_egress_cfg {
 	const char *pid_file;
 	struct bb_resolve *resolve;
 	size_t nresolve;
+	int workers;                /* processes serving; <= 1: this one */
 };
+
+#define BB_EGRESS_WORKERS_MAX 64
 
 /* Move every EGRESS_TOKEN_N of the environment into t, then remove it
  * from the environment and overwrite the original bytes, so that

@@ -165,3 +165,53 @@ true"
 	kill $SOCAT
 	assert_output "hello v1"
 }
+
+@test "--workers 2: both workers serve, SIGHUP reloads each, SIGTERM drains all, no token in any" {
+	egress_start --workers 2 --listen "unix:$PWD/egress.sock" --pid-file egress.pid
+	wait_for egress.pid
+	[ "$(cat egress.pid)" = "$EGRESS_PID" ]
+	kids=$(pgrep -P "$EGRESS_PID" | sort)
+	[ "$(echo "$kids" | wc -l)" = 2 ]
+	# Enough connections that both workers accept some.
+	for i in $(seq 12); do
+		pcurl -o /dev/null "https://up.test:$NP/v1/hello" &
+	done
+	wait $(jobs -p | grep -v "^$EGRESS_PID$") 2>/dev/null || true
+	run grep -c '"decision":"allow"' audit.log
+	assert_output 12
+	# Every audit line whole, although two processes append to the file.
+	jq -e . audit.log >/dev/null
+	for k in $kids; do
+		run tr '\0' ' ' <"/proc/$k/cmdline"
+		refute_output --partial "$TOKEN"
+		run tr '\0' '\n' <"/proc/$k/environ"
+		refute_output --partial "$TOKEN"
+		refute_output --partial EGRESS_TOKEN_
+	done
+	jq 'del(.routes[1], .routes[3])' routes.json >new.json
+	mv new.json routes.json
+	kill -HUP "$EGRESS_PID"
+	i=0
+	until [ "$(grep -c 'reloaded routes.json: 2 routes' egress.err)" = 2 ] || [ $i -ge 100 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	[ "$(grep -c 'reloaded routes.json: 2 routes' egress.err)" = 2 ]
+	for i in $(seq 6); do
+		run pcurl -o body -w '%{http_code}' "https://other.test/echo"
+		assert_output 403
+		[ "$(jq -r .reason body)" = "host not allowed" ]
+	done
+	run admin /routes
+	[ "$(echo "$output" | jq -c '[.routes[].host]')" = '["up.test","empty.test"]' ]
+	egress_stop
+	for k in $kids; do ! kill -0 "$k" 2>/dev/null; done
+	[ ! -e egress.pid ] && [ ! -e egress.sock ]
+}
+
+@test "--workers takes 1 to 64 or auto" {
+	bb-egress ca init ca
+	egress_routes
+	run bb-egress serve --routes routes.json --ca-dir ca --workers 0
+	assert_failure 2
+	assert_line --index 0 "bb-egress: error: --workers: expected 1 to 64 or auto"
+}
