@@ -1,5 +1,6 @@
 #!/bin/sh
-# Benchmark bb-egress against mitmproxy and no proxy (see docs/bench-egress.md).
+# Benchmark bb-egress (one worker, and --workers auto) against mitmproxy and
+# no proxy (see docs/bench-egress.md).
 #
 # A local nginx HTTPS upstream (ECDSA P-256, 1 worker) answers GET /hello.
 # The load generator t/bench/egress-load.c (built here; wrk cannot send
@@ -89,6 +90,14 @@ EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json"
 EPID=$!
 PIDS="$PIDS $EPID"
 wait_port "$EP"
+# The same with one worker per CPU (--workers auto).
+W=$(nproc)
+EW=$(port)
+EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json" --ca-dir "$T/ca" \
+	--listen "127.0.0.1:$EW" --audit "$T/audit-w.log" --upstream-ca "$T/tca.pem" \
+	--resolve "localhost:$NP:127.0.0.1" --workers auto 2>"$T/egress-w.err" &
+PIDS="$PIDS $!"
+wait_port "$EW"
 
 # mitmdump with the equivalent addon: allowlist by host and path prefix,
 # Proxy-Authorization dropped, Authorization replaced.
@@ -118,7 +127,7 @@ PIDS="$PIDS $!"
 wait_port "$MP"
 
 # Both proxies must really inject before we time them.
-for p in "$EP:$T/ca/ca.pem" "$MP:$T/mitm/mitmproxy-ca-cert.pem"; do
+for p in "$EP:$T/ca/ca.pem" "$EW:$T/ca/ca.pem" "$MP:$T/mitm/mitmproxy-ca-cert.pem"; do
 	got=$(curl -sS --proxy "http://127.0.0.1:${p%%:*}" --cacert "${p#*:}" \
 		-H 'Authorization: Bearer agent' "https://localhost:$NP/echo")
 	[ "$got" = "auth=[Bearer bench-token]" ] || { echo "no injection via ${p%%:*}: $got" >&2; exit 1; }
@@ -136,9 +145,11 @@ run() { # label proxyport ca mode
 
 KD=$(run direct 0 "$T/tca.pem" "")
 KB=$(run bb-egress "$EP" "$T/ca/ca.pem" "")
+KW=$(run bb-egress "$EW" "$T/ca/ca.pem" "")
 KM=$(run mitmproxy "$MP" "$T/mitm/mitmproxy-ca-cert.pem" "")
 ND=$(run direct 0 "$T/tca.pem" -C)
 NB=$(run bb-egress "$EP" "$T/ca/ca.pem" -C)
+NW=$(run bb-egress "$EW" "$T/ca/ca.pem" -C)
 NM=$(run mitmproxy "$MP" "$T/mitm/mitmproxy-ca-cert.pem" -C)
 HWM=$(rss "$EPID" VmHWM)
 
@@ -152,11 +163,14 @@ echo "| path       | keep-alive req/s | errors | new-conn req/s | errors |"
 echo "|------------|-----------:|-------:|-----------:|-------:|"
 row direct "$KD" "$ND"
 row bb-egress "$KB" "$NB"
+row "bb-egress -w$W" "$KW" "$NW"
 row mitmproxy "$KM" "$NM"
 echo
 echo "| ratio                          | keep-alive | new-conn |"
 echo "|--------------------------------|-----------:|---------:|"
 echo "| bb-egress / mitmproxy          | $(ratio "${KB%% *}" "${KM%% *}") | $(ratio "${NB%% *}" "${NM%% *}") |"
 echo "| bb-egress / direct             | $(ratio "${KB%% *}" "${KD%% *}") | $(ratio "${NB%% *}" "${ND%% *}") |"
+echo "| bb-egress --workers $W / mitmproxy | $(ratio "${KW%% *}" "${KM%% *}") | $(ratio "${NW%% *}" "${NM%% *}") |"
+echo "| bb-egress --workers $W / direct | $(ratio "${KW%% *}" "${KD%% *}") | $(ratio "${NW%% *}" "${ND%% *}") |"
 echo
 echo "bb-egress resident memory: idle $((IDLE / 1024)).$(( (IDLE % 1024) * 10 / 1024 )) MiB (VmRSS after start), peak under load $((HWM / 1024)).$(( (HWM % 1024) * 10 / 1024 )) MiB (VmHWM)"
