@@ -229,6 +229,16 @@ static int cmd_doctor(int argc, char **argv)
 			printf("%-7s ok\n", names[i]);
 		ok += why == NULL;
 	}
+	{
+		const char *why = NULL;
+		char *pl = bb_up_pipelock_path(&why);
+
+		if (pl)
+			printf("%-8s %s\n", "pipelock", pl);
+		else
+			printf("%-8s absent: %s; egress runs without it\n", "pipelock", why);
+		free(pl);
+	}
 	return ok ? 0 : 1;
 }
 

@@ -9,9 +9,13 @@
 #include <stdlib.h>
 #include <termios.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -57,6 +61,9 @@ struct launch {
 	pid_t inner;   /* ns: the bottle's pid 1, as seen from the host */
 	int infofd;    /* ns: bwrap's info pipe until the inner pid is read */
 	int envw;      /* ns: the agent's environment goes here once ready */
+	char *pipelock;    /* the pipelock executable, NULL when absent */
+	const char *pipelock_why;
+	int pipelock_port;
 	struct bb_bottle b;
 	struct timespec t0;
 };
@@ -82,6 +89,8 @@ static double ms_since(const struct timespec *t0);
 struct launch;
 static void timing(const struct launch *l, const char *what);
 static void stop_bottle(struct launch *l);
+static char *read_output(int fd);
+static int tool_missing(const char *tool, struct bb_err *err);
 
 static char *path2(const char *dir, const char *name)
 {
@@ -521,6 +530,224 @@ static int derived_fresh(const struct launch *l, const char *path)
 	return ok;
 }
 
+/* ---- pipelock (reference 5.1, 6, 9) ------------------------------------ */
+
+#define PIPELOCK_ENV "BB_PIPELOCK"
+
+char *bb_up_pipelock_path(const char **why)
+{
+	const char *want = getenv(PIPELOCK_ENV), *path = getenv("PATH");
+	char *p;
+
+	if (want && !strcmp(want, "none")) {
+		*why = "turned off (" PIPELOCK_ENV "=none)";
+		return NULL;
+	}
+	if (want && *want) {
+		if (access(want, X_OK) == 0)
+			return strdup(want);
+		*why = "not an executable: $" PIPELOCK_ENV;
+		return NULL;
+	}
+	for (const char *d = path ? path : ""; *d; d += strcspn(d, ":") + (d[strcspn(d, ":")] == ':')) {
+		int n = (int)strcspn(d, ":");
+
+		if (n == 0)
+			continue;
+		if (asprintf(&p, "%.*s/pipelock", n, d) < 0)
+			abort();
+		if (access(p, X_OK) == 0)
+			return p;
+		free(p);
+	}
+	*why = "not found on PATH (nor $" PIPELOCK_ENV ")";
+	return NULL;
+}
+
+/* The plan names the CA as DIR/ca.pem and DIR/ca.key: the layout of
+ * bb-egress ca init.  DIR, malloc'd. */
+static char *pipelock_ca_dir(const struct launch *l, struct bb_err *err)
+{
+	json_t *pl = json_object_get(l->plan, "pipelock");
+	const char *cert = jstr(pl, "ca_cert"), *key = jstr(pl, "ca_key");
+	size_t n = strlen(cert);
+
+	if (n <= 7 || strcmp(cert + n - 7, "/ca.pem") || strlen(key) != n ||
+	    strncmp(cert, key, n - 6) || strcmp(key + n - 6, "ca.key") || *cert != '/') {
+		bb_errf(err, "plan", "pipelock.ca_cert, ca_key: want /DIR/ca.pem and /DIR/ca.key");
+		return NULL;
+	}
+	return strndup(cert, n - 7);
+}
+
+static int free_tcp_port(struct bb_err *err)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	if (port < 0)
+		bb_errf(err, "pipelock", "no free loopback port: %s", strerror(errno));
+	return port;
+}
+
+/* pipelock check --config F, with nothing but PATH in its environment;
+ * its own words on failure. */
+static int pipelock_check(struct launch *l, const char *yaml, struct bb_err *err)
+{
+	struct bb_strv argv = {0};
+	char *envp[] = {"PATH=/usr/local/bin:/usr/bin:/bin", NULL};
+	int fd = memfd_create("bb-pipelock-check", MFD_CLOEXEC), code;
+	struct bb_child sp;
+	pid_t pid;
+	char *out;
+
+	if (fd < 0)
+		return bb_errf(err, "pipelock check", "memfd_create: %s", strerror(errno));
+	bb_strv_push(&argv, l->pipelock);
+	bb_strv_push(&argv, "check");
+	bb_strv_push(&argv, "--config");
+	bb_strv_push(&argv, yaml);
+	bb_child_init(&sp, argv.v);
+	sp.envp = envp;
+	sp.fd_out = sp.fd_err = fd;
+	pid = bb_child_start(&sp, err);
+	code = pid < 0 ? -1 : bb_wait_exit(pid);
+	bb_strv_free(&argv);
+	out = read_output(fd);
+	close(fd);
+	if (code > 0)
+		bb_errf(err, "pipelock check", "%s", *out ? out : "failed");
+	free(out);
+	return code == 0 ? 0 : -1;
+}
+
+/* Before the sidecars start: the CA (minted once per bottle, P-256, key
+ * 0600), pipelock.yaml rendered from the plan where bb-supervise
+ * re-renders it on approve, validated by pipelock itself. */
+static int pipelock_prepare(struct launch *l, struct bb_err *err)
+{
+	char *egress = bb_sibling("bb-egress"), *render = bb_sibling("bb-render-pipelock");
+	char *yaml = path2(l->state, "pipelock.yaml"), *plan = path2(l->state, "plan.json");
+	char *dir = pipelock_ca_dir(l, err);
+	int rc = -1;
+
+	if (dir && tool_missing("bb-render-pipelock", err) == 0 &&
+	    (ca_cached(dir) || bb_mkdir_p(dir, 0700, err) == 0)) {
+		char *ca_argv[] = {egress, "ca", "init", dir, NULL};
+		char *r_argv[] = {render, "-o", yaml, plan, NULL};
+
+		if ((ca_cached(dir) || run_tool(ca_argv, NULL, err) == 0) &&
+		    run_tool(r_argv, NULL, err) == 0 && pipelock_check(l, yaml, err) == 0 &&
+		    (l->pipelock_port = free_tcp_port(err)) > 0)
+			rc = 0;
+	}
+	timing(l, "pipelock checked");
+	free(egress);
+	free(render);
+	free(yaml);
+	free(plan);
+	free(dir);
+	return rc;
+}
+
+static void pipelock_daemon(struct launch *l, json_t *daemons)
+{
+	char *yaml = path2(l->state, "pipelock.yaml"), listen[64];
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", l->pipelock_port);
+	/* No credential in its environment: dlp.scan_env reads it. */
+	json_array_append_new(daemons, json_pack("{s:s, s:o, s:o, s:s}", "name", "pipelock",
+		"argv", strings(l->pipelock, "run", "--listen", listen, "--config", yaml, NULL),
+		"env", strings("PATH", NULL), "restart_on", "SIGUSR1"));
+	free(yaml);
+}
+
+static int upstream_ca_arg(char *const *p)
+{
+	return !strcmp(*p, "--upstream-ca") || !strncmp(*p, "--upstream-ca=", 14);
+}
+
+/* bb-egress sends everything through pipelock and trusts pipelock's CA
+ * (the hosts it bumps) as well as the system store: one bundle of the
+ * pipelock CA and any --upstream-ca given with -E. */
+static int pipelock_upstream(struct launch *l, json_t *argv, struct bb_err *err)
+{
+	char *dir = pipelock_ca_dir(l, err), *bundle = path2(l->state, "egress-upstream-ca.pem");
+	char *text = NULL, url[64];
+	size_t len = 0;
+	FILE *m = open_memstream(&text, &len);
+	int rc = -1;
+
+	for (int i = -1; dir; i++) {
+		char *const *p = l->o->egress_args;
+		const char *file = NULL;
+		char *buf = NULL, *own = NULL;
+		size_t n = 0;
+
+		if (i < 0)
+			file = own = path2(dir, "ca.pem");
+		else if (!p || !p[i])
+			break;
+		else if (!strncmp(p[i], "--upstream-ca=", 14))
+			file = p[i] + 14;
+		else if (!strcmp(p[i], "--upstream-ca") && p[i + 1])
+			file = p[++i];
+		if (file && bb_read_file(file, BB_JSON_MAX, &buf, &n, err) < 0) {
+			free(own);
+			goto out;
+		}
+		fwrite(buf ? buf : "", 1, n, m);
+		free(buf);
+		free(own);
+	}
+	if (!dir)
+		goto out;
+	fclose(m);
+	m = NULL;
+	if (bb_write_state_file(bundle, text, len, 0600, err) < 0)
+		goto out;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", l->pipelock_port);
+	json_array_append_new(argv, json_string("--upstream-proxy"));
+	json_array_append_new(argv, json_string(url));
+	json_array_append_new(argv, json_string("--upstream-ca"));
+	json_array_append_new(argv, json_string(bundle));
+	rc = 0;
+out:
+	if (m)
+		fclose(m);
+	free(text);
+	free(dir);
+	free(bundle);
+	return rc;
+}
+
+/* pipelock listens before egress needs it, or the launch fails. */
+static int pipelock_wait(struct launch *l, struct bb_err *err)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				.sin_port = htons((uint16_t)l->pipelock_port)};
+
+	for (int waited = 0;; waited += 5) {
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+
+		if (fd >= 0)
+			close(fd);
+		if (ok)
+			return 0;
+		if (waited >= SOCKET_WAIT_MS || got_signal || waitpid(l->sidecar, NULL, WNOHANG) == l->sidecar)
+			return bb_errf(err, "pipelock", "not listening on 127.0.0.1:%d (see %s/logs)",
+				       l->pipelock_port, l->state);
+		sleep_ms(5);
+	}
+}
+
 static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 			 struct bb_err *err)
 {
@@ -543,8 +770,14 @@ static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 		goto out;
 	argv = strings(exe, "serve", "--routes", routes, "--ca-dir", ca, "--listen",
 		       listen, "--admin", admin, "--audit", audit, NULL);
-	for (char *const *p = l->o->egress_args; p && *p; p++)
-		json_array_append_new(argv, json_string(*p));
+	if (l->pipelock && pipelock_upstream(l, argv, err) < 0)
+		goto out;
+	for (char *const *p = l->o->egress_args; p && *p; p++) {
+		if (l->pipelock && upstream_ca_arg(p))
+			p += strchr(*p, '=') ? 0 : !!p[1];
+		else
+			json_array_append_new(argv, json_string(*p));
+	}
 	json_array_append_new(daemons, json_pack("{s:s, s:O, s:O, s:s}", "name", "egress",
 						 "argv", argv, "env", names,
 						 "reload_signal", "SIGHUP"));
@@ -641,6 +874,8 @@ static int start_sidecars(struct launch *l, struct bb_err *err)
 	}
 	if (tool_missing("bb-sidecar", err) < 0 || bb_mkdir_p(logs, 0700, err) < 0)
 		goto out;
+	if (l->pipelock)
+		pipelock_daemon(l, daemons);
 	if (needs(l, "egress.sock") && (tool_missing("bb-egress", err) < 0 ||
 					egress_daemon(l, daemons, &env, err) < 0))
 		goto out;
@@ -1514,6 +1749,25 @@ static int start_agent(struct launch *l, struct bb_err *err)
 	return l->agent < 0 ? -1 : 0;
 }
 
+/* Whether pipelock joins the chain, said once in the preflight.  Only
+ * when egress runs (it is egress's upstream) and the sidecars are ours. */
+static int pipelock_find(struct launch *l, struct bb_err *err)
+{
+	const char *want = getenv(PIPELOCK_ENV);
+
+	if (!needs(l, "egress.sock") || l->o->no_sidecars)
+		return 0;
+	l->pipelock = bb_up_pipelock_path(&l->pipelock_why);
+	if (l->pipelock) {
+		fprintf(stderr, "pipelock : %s\n", l->pipelock);
+		return 0;
+	}
+	if (want && *want && strcmp(want, "none"))
+		return bb_errf(err, PIPELOCK_ENV, "%s: not an executable", want);
+	fprintf(stderr, "pipelock : %s; egress runs without it\n", l->pipelock_why);
+	return 0;
+}
+
 static int check_backend(const char *backend, struct bb_err *err)
 {
 	if (strcmp(backend, "ns") && strcmp(backend, "podman") &&
@@ -1536,7 +1790,7 @@ static int guest_steps_planned(const struct launch *l)
 static int run_in_order(struct launch *l, struct bb_err *err)
 {
 	if (l->sidecar > 0) {
-		if (wait_sockets(l, err) < 0)
+		if (wait_sockets(l, err) < 0 || (l->pipelock && pipelock_wait(l, err) < 0))
 			return -1;
 		timing(l, "sidecar sockets ready");
 	}
@@ -1576,6 +1830,8 @@ static int launch(struct launch *l, struct bb_err *err)
 		return bb_errf(err, "plan", "slug: '%s' is not a valid slug", l->slug);
 	if (l->o->plan_file)
 		preflight(l);
+	if (pipelock_find(l, err) < 0)
+		return -1;
 	if (l->o->dry_run) {
 		bb_json_dump(stdout, l->plan);
 		return 0;
@@ -1592,7 +1848,7 @@ static int launch(struct launch *l, struct bb_err *err)
 					  needs(l, "gitgate.sock") ||
 					  needs(l, "supervise.sock"));
 	if (sidecars) {
-		if (start_sidecars(l, err) < 0)
+		if ((l->pipelock && pipelock_prepare(l, err) < 0) || start_sidecars(l, err) < 0)
 			return -1;
 		timing(l, "sidecars started");
 	}
@@ -1616,7 +1872,7 @@ static int launch(struct launch *l, struct bb_err *err)
 		return -1;
 	timing(l, "provisioned");
 	if (sidecars) {
-		if (wait_sockets(l, err) < 0)
+		if (wait_sockets(l, err) < 0 || (l->pipelock && pipelock_wait(l, err) < 0))
 			return -1;
 		timing(l, "sidecar sockets ready");
 	}
@@ -1670,6 +1926,7 @@ int bb_up_launch(const struct bb_up_opts *o, struct bb_err *err)
 	free(l.envfile);
 	free(l.cwd);
 	free(l.relay_path);
+	free(l.pipelock);
 	bb_strv_free(&l.b.env);
 	json_decref(l.plan);
 	return code;

@@ -16,6 +16,11 @@ struct bb_up_opts {
 	char *const *egress_args; /* -E: extra arguments to bb-egress serve */
 };
 
+/* The pipelock executable bb-up would run: $BB_PIPELOCK when set ("none"
+ * turns pipelock off), else "pipelock" on PATH.  malloc'd, or NULL with
+ * *why saying why (static text). */
+char *bb_up_pipelock_path(const char **why);
+
 /* Returns bb-up's exit status (the agent's), or -1 with err set. */
 int bb_up_launch(const struct bb_up_opts *o, struct bb_err *err);
 
