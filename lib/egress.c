@@ -1186,7 +1186,8 @@ static void up_read(struct bufferevent *bev, void *arg)
 		rc = pump_response(c);
 	else
 		evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
-	if (rc < 0)
+	/* A refusal is queued for the agent: client_write frees once sent. */
+	if (rc < 0 && c->st != C_CLOSING)
 		conn_free(c);
 }
 
