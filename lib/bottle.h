@@ -6,7 +6,7 @@
 #include <sys/types.h>
 
 #include "err.h"
-#include "child.h"
+#include "proc.h"
 
 #define BB_GUEST_HOME "/home/node"
 #define BB_GUEST_USER "node"

@@ -15,7 +15,7 @@
 #include "bottle.h"
 #include "file.h"
 #include "json.h"
-#include "child.h"
+#include "proc.h"
 
 static const char *xdg(const char *var, const char *fallback_rel, char *buf,
 		       size_t size)

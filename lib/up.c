@@ -25,7 +25,7 @@
 #include "bstate.h"
 #include "file.h"
 #include "json.h"
-#include "child.h"
+#include "proc.h"
 #include "codexauth.h"
 #include "toml.h"
 
