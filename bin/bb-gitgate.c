@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "err.h"
 #include "file.h"
 #include "gateserve.h"
@@ -25,17 +26,11 @@ static const char usage_text[] =
 	"       bb-gitgate hook pre-receive\n"
 	"       bb-gitgate scan [FILE]\n";
 
-static _Noreturn void usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	exit(code);
-}
-
 static void want_help(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-			usage(0);
+			bb_usage(usage_text, BB_EXIT_OK);
 }
 
 /* The absolute path of this program, for the hook script. */
@@ -84,10 +79,10 @@ static int cmd_gitconfig(int argc, char **argv)
 		else if (c == 'o')
 			outfile = optarg;
 		else
-			usage(BB_EXIT_USAGE);
+			bb_usage(usage_text, BB_EXIT_USAGE);
 	}
 	if (!gate || argc - optind > 1)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (optind < argc)
 		planfile = argv[optind];
 	base = gg_gate_url(gate, &err);
@@ -141,10 +136,10 @@ static int cmd_hooks(int argc, char **argv)
 		if (c == 'i')
 			gitdir = optarg;
 		else
-			usage(BB_EXIT_USAGE);
+			bb_usage(usage_text, BB_EXIT_USAGE);
 	}
 	if (optind != argc)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	script = gg_hook_script(exe);
 	free(exe);
 	if (!script)
@@ -232,11 +227,11 @@ static void serve_args(int argc, char **argv, struct serve_opts *o)
 				(int)parse_num("--max-conns", optarg, 1, 1024);
 			break;
 		case 'S': o->scanner = optarg; break;
-		default: usage(BB_EXIT_USAGE);
+		default: bb_usage(usage_text, BB_EXIT_USAGE);
 		}
 	}
 	if (optind != argc || !o->plan || !o->state || !o->nlisten)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (strcmp(o->scanner, "auto") && strcmp(o->scanner, "builtin") &&
 	    strcmp(o->scanner, "gitleaks"))
 		bb_failx(BB_EXIT_USAGE,
@@ -322,7 +317,7 @@ static int cmd_serve(int argc, char **argv)
 static int cmd_hook(int argc, char **argv)
 {
 	if (argc != 2 || strcmp(argv[1], "pre-receive") != 0)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	return gg_pre_receive();
 }
 
@@ -332,7 +327,7 @@ static int cmd_scan(int argc, char **argv)
 	int rc;
 
 	if (argc > 2)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (argc == 2 && strcmp(argv[1], "-") != 0) {
 		in = fopen(argv[1], "r");
 		if (!in)
@@ -349,9 +344,9 @@ int main(int argc, char **argv)
 {
 	bb_prog_init(argv[0]);
 	if (argc < 2)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-		usage(0);
+		bb_usage(usage_text, BB_EXIT_OK);
 	want_help(argc - 1, argv + 1);
 	if (strcmp(argv[1], "gitconfig") == 0)
 		return cmd_gitconfig(argc - 1, argv + 1);
@@ -363,5 +358,5 @@ int main(int argc, char **argv)
 		return cmd_hook(argc - 1, argv + 1);
 	if (strcmp(argv[1], "scan") == 0)
 		return cmd_scan(argc - 1, argv + 1);
-	usage(BB_EXIT_USAGE);
+	bb_usage(usage_text, BB_EXIT_USAGE);
 }

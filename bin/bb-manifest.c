@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "err.h"
 #include "json.h"
 #include "manifest.h"
@@ -14,12 +15,6 @@
 static const char usage_text[] =
 	"usage: bb-manifest [-d dir] [-p dir] [-a agent]\n"
 	"       bb-manifest -h\n";
-
-static _Noreturn void usage(FILE *f, int code)
-{
-	fputs(usage_text, f);
-	exit(code);
-}
 
 /* Drop "." segments and repeated or trailing slashes, in place. */
 static void tidy(char *p)
@@ -108,15 +103,15 @@ int main(int argc, char **argv)
 			agent = optarg;
 			break;
 		case 'h':
-			usage(stdout, BB_EXIT_OK);
+			bb_usage(usage_text, BB_EXIT_OK);
 		default:
 			fprintf(stderr, "%s: error: unknown option or missing "
 					"argument: -%c\n", bb_progname, optopt);
-			usage(stderr, BB_EXIT_USAGE);
+			bb_usage(usage_text, BB_EXIT_USAGE);
 		}
 	}
 	if (optind != argc)
-		usage(stderr, BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (stat(popt, &st) < 0 || !S_ISDIR(st.st_mode))
 		bb_failx(BB_EXIT_INPUT, "%s: the project directory does not "
 					"exist", popt);

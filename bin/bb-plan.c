@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli.h"
 #include "err.h"
 #include "json.h"
 #include "plan.h"
@@ -12,12 +13,6 @@
 static const char usage[] =
 	"usage: bb-plan [--summary] [--backend ns|podman|docker] [--cwd dir] "
 	"[--slug slug] agent [file]\n";
-
-static _Noreturn void bad_usage(void)
-{
-	fputs(usage, stderr);
-	exit(BB_EXIT_USAGE);
-}
 
 int main(int argc, char **argv)
 {
@@ -50,14 +45,13 @@ int main(int argc, char **argv)
 			summary = 1;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			return BB_EXIT_OK;
+			bb_usage(usage, BB_EXIT_OK);
 		default:
-			bad_usage();
+			bb_usage(usage, BB_EXIT_USAGE);
 		}
 	}
 	if (argc - optind < 1 || argc - optind > 2)
-		bad_usage();
+		bb_usage(usage, BB_EXIT_USAGE);
 	o.agent = argv[optind];
 	manifest = bb_json_load(argc - optind == 2 ? argv[optind + 1] : "-",
 				&err);

@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "err.h"
 #include "file.h"
 #include "relay.h"
@@ -17,12 +18,6 @@
 #define MAX_RELAYS 16
 
 extern char **environ;
-
-static _Noreturn void usage(FILE *f, int code)
-{
-	fputs(USAGE, f);
-	exit(code);
-}
 
 /* NUL-separated NAME=VALUE entries, as bb-up writes them. */
 static char **read_env(int fd)
@@ -77,7 +72,7 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "+he:l:")) != -1) {
 		switch (c) {
 		case 'h':
-			usage(stdout, 0);
+			bb_usage(USAGE, BB_EXIT_OK);
 		case 'e':
 			envfd = atoi(optarg);
 			if (envfd < 3)
@@ -91,11 +86,11 @@ int main(int argc, char **argv)
 			n++;
 			break;
 		default:
-			usage(stderr, 2);
+			bb_usage(USAGE, BB_EXIT_USAGE);
 		}
 	}
 	if (optind >= argc)
-		usage(stderr, 2);
+		bb_usage(USAGE, BB_EXIT_USAGE);
 	for (int i = 0; i < n; i++)
 		if (bb_relay_bind(&rs[i], &err) < 0)
 			bb_fail(&err, 1);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "err.h"
 #include "file.h"
 #include "json.h"
@@ -16,12 +17,6 @@ static const char usage[] =
 	"usage: bb-render-pipelock [-o file] [file]\n"
 	"       bb-render-pipelock --parse file\n"
 	"       bb-render-pipelock -h\n";
-
-static _Noreturn void bad_usage(void)
-{
-	fputs(usage, stderr);
-	exit(BB_EXIT_USAGE);
-}
 
 /* One line per problem, so every bad key is reported at once. */
 static _Noreturn void fail_problems(json_t *problems, struct bb_err *err)
@@ -129,18 +124,17 @@ int main(int argc, char **argv)
 			parse = optarg;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			return BB_EXIT_OK;
+			bb_usage(usage, BB_EXIT_OK);
 		default:
-			bad_usage();
+			bb_usage(usage, BB_EXIT_USAGE);
 		}
 	}
 	if (parse) {
 		if (out || optind != argc)
-			bad_usage();
+			bb_usage(usage, BB_EXIT_USAGE);
 		return parse_back(parse);
 	}
 	if (argc - optind > 1)
-		bad_usage();
+		bb_usage(usage, BB_EXIT_USAGE);
 	return render(optind < argc ? argv[optind] : NULL, out);
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "decide.h"
 #include "err.h"
 #include "json.h"
@@ -53,8 +54,7 @@ static _Noreturn void bad_usage(const char *why)
 {
 	if (why)
 		fprintf(stderr, "%s: %s\n", bb_progname, why);
-	fputs(usage, stderr);
-	exit(BB_EXIT_USAGE);
+	bb_usage(usage, BB_EXIT_USAGE);
 }
 
 static void parse(int argc, char **argv, struct args *a)
@@ -63,7 +63,7 @@ static void parse(int argc, char **argv, struct args *a)
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h': fputs(usage, stdout); exit(0);
+		case 'h': bb_usage(usage, BB_EXIT_OK);
 		case O_STATE: a->state = optarg; break;
 		case O_TIMEOUT: a->timeout = optarg; break;
 		case O_ADMIN: a->admin = optarg; break;

@@ -10,6 +10,7 @@
 #endif
 
 #include "daemons.h"
+#include "cli.h"
 #include "err.h"
 #include "file.h"
 #include "proc.h"
@@ -64,8 +65,7 @@ int main(int argc, char **argv)
 			with_parent = 1;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			return BB_EXIT_OK;
+			bb_usage(usage, BB_EXIT_OK);
 		case 'n':
 			check_only = 1;
 			break;
@@ -83,13 +83,11 @@ int main(int argc, char **argv)
 			o.pidfile = optarg;
 			break;
 		default:
-			fputs(usage, stderr);
-			return BB_EXIT_USAGE;
+			bb_usage(usage, BB_EXIT_USAGE);
 		}
 	}
 	if (argc - optind != 1) {
-		fputs(usage, stderr);
-		return BB_EXIT_USAGE;
+		bb_usage(usage, BB_EXIT_USAGE);
 	}
 	if (bb_daemons_load(argv[optind], &ds, &err) < 0)
 		bb_fail(&err, BB_EXIT_INPUT);
