@@ -1,21 +1,15 @@
 #include "cgi.h"
+#include "httphead.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+/* A CGI header block ends like an HTTP head: one finder for both. */
 size_t gg_cgi_head_end(const char *buf, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		if (buf[i] != '\n')
-			continue;
-		if (i + 1 < len && buf[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && buf[i + 1] == '\r' && buf[i + 2] == '\n')
-			return i + 3;
-	}
-	return 0;
+	return bb_http_head_end(buf, len);
 }
 
 const char *gg_http_reason(int status)
