@@ -16,17 +16,10 @@ teardown_file() {
 	nginx_teardown_file
 }
 
-teardown() {
-	egress_stop
-	if [ -n "${PARENT_PID:-}" ]; then
-		kill "$PARENT_PID" 2>/dev/null
-		wait "$PARENT_PID" || true
-	fi
-}
-
-@test "--upstream-proxy: TLS to the real host runs inside the parent's CONNECT" {
-	# The parent is another bb-egress with its own CA: it intercepts like
-	# pipelock does, so the child must trust it as an upstream CA.
+# The parent proxy: another bb-egress with its own CA, which intercepts
+# like pipelock does (so the child trusts it as an upstream CA); it allows
+# up.test, and other.test under /v1/ only.  Sets PP and PARENT_PID.
+start_parent() {
 	mkdir parent
 	bb-egress ca init parent/ca
 	echo "{\"version\": 1, \"routes\": [{\"host\": \"up.test\", \"ports\": [$NP]},
@@ -39,14 +32,31 @@ teardown() {
 	PARENT_PID=$!
 	wait_for "127.0.0.1:$PP"
 	cat "$CERTS/tca.pem" parent/ca/ca.pem >both.pem
-	bb-egress ca init ca
-	egress_routes
+}
+
+# bb-egress chained to the parent, with ./routes.json.  Sets EP, EGRESS_PID.
+start_child() {
 	EP=$(free_port)
 	EGRESS_TOKEN_0=$TOKEN bb-egress serve --routes routes.json --ca-dir ca \
 		--listen "127.0.0.1:$EP" --audit audit.log --upstream-ca both.pem \
 		--upstream-proxy "http://127.0.0.1:$PP" 2>egress.err &
 	EGRESS_PID=$!
 	wait_for "127.0.0.1:$EP"
+}
+
+teardown() {
+	egress_stop
+	if [ -n "${PARENT_PID:-}" ]; then
+		kill "$PARENT_PID" 2>/dev/null
+		wait "$PARENT_PID" || true
+	fi
+}
+
+@test "--upstream-proxy: TLS to the real host runs inside the parent's CONNECT" {
+	start_parent
+	bb-egress ca init ca
+	egress_routes
+	start_child
 	run pcurl -H 'Authorization: Bearer agent' "https://up.test:$NP/echo"
 	assert_output "auth=[Bearer $TOKEN] pauth=[] host=[up.test:$NP] uri=[/echo]"
 	grep -q '"host":"up.test","path":"/echo","decision":"allow","status":200' parent/audit.log
@@ -74,26 +84,12 @@ teardown() {
 }
 
 @test "--upstream-proxy: a tls_passthrough host keeps the agent's Accept-Encoding" {
-	mkdir parent
-	bb-egress ca init parent/ca
-	echo "{\"version\": 1, \"routes\": [{\"host\": \"up.test\", \"ports\": [$NP]}]}" >parent/routes.json
-	PP=$(free_port)
-	bb-egress serve --routes parent/routes.json --ca-dir parent/ca \
-		--listen "127.0.0.1:$PP" --audit parent/audit.log \
-		--upstream-ca "$CERTS/tca.pem" --resolve "up.test:$NP:127.0.0.1" 2>parent/err &
-	PARENT_PID=$!
-	wait_for "127.0.0.1:$PP"
-	cat "$CERTS/tca.pem" parent/ca/ca.pem >both.pem
+	start_parent
 	bb-egress ca init ca
 	egress_routes
 	jq '.routes[0].tls_passthrough = true' routes.json >r && mv r routes.json
 	chmod 600 routes.json
-	EP=$(free_port)
-	EGRESS_TOKEN_0=$TOKEN bb-egress serve --routes routes.json --ca-dir ca \
-		--listen "127.0.0.1:$EP" --audit audit.log --upstream-ca both.pem \
-		--upstream-proxy "http://127.0.0.1:$PP" 2>egress.err &
-	EGRESS_PID=$!
-	wait_for "127.0.0.1:$EP"
+	start_child
 	run pcurl -H 'Accept-Encoding: gzip, br' "https://up.test:$NP/v1/ae"
 	assert_output "ae=[gzip, br]"
 	run pcurl "https://up.test:$NP/v1/ae"

@@ -1,5 +1,18 @@
 # Shared by t/egress*.bats: a test CA, an nginx HTTPS upstream and a
-# bb-egress in front of it, all on loopback.
+# bb-egress in front of it, all on loopback.  A file that loads this gets
+# the setup_file/teardown_file/teardown below unless it defines its own.
+
+setup_file() {
+	nginx_setup_file
+}
+
+teardown_file() {
+	nginx_teardown_file
+}
+
+teardown() {
+	egress_stop
+}
 
 # Test CA and a server certificate for up.test and other.test.
 egress_make_certs() {

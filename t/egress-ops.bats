@@ -4,18 +4,6 @@
 load helper
 load egress-lib
 
-setup_file() {
-	nginx_setup_file
-}
-
-teardown_file() {
-	nginx_teardown_file
-}
-
-teardown() {
-	egress_stop
-}
-
 # Wait until egress.err has a line matching $1.
 wait_log() {
 	local i=0

@@ -18,10 +18,6 @@ teardown_file() {
 	nginx_teardown_file
 }
 
-teardown() {
-	egress_stop
-}
-
 # ASan keeps freed memory in quarantine; bound it so that VmHWM measures
 # our buffering, not the sanitizer's.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"

@@ -4,18 +4,6 @@
 load helper
 load egress-lib
 
-setup_file() {
-	nginx_setup_file
-}
-
-teardown_file() {
-	nginx_teardown_file
-}
-
-teardown() {
-	egress_stop
-}
-
 deny_body() { # host path reason
 	jq -cn --arg h "$1" --arg p "$2" --arg r "$3" \
 		'{error: "egress_denied", host: $h, path: $p, reason: $r,
