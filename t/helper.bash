@@ -30,11 +30,13 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Wait up to $2 seconds (default 5) for a path or a port (host:port) to appear.
+# Wait up to $2 seconds (default 5) for a path, a port (host:port) or an
+# abstract unix socket (abstract:NAME) to answer.
 wait_for() {
 	local what=$1 limit=${2:-5} i=0
 	while [ "$i" -lt $((limit * 20)) ]; do
 		case $what in
+		abstract:*) socat -t 1 - "ABSTRACT-CONNECT:${what#abstract:}" </dev/null >/dev/null 2>&1 && return 0 ;;
 		*:[0-9]*) (exec 3<>"/dev/tcp/${what%:*}/${what##*:}") 2>/dev/null && return 0 ;;
 		*) [ -e "$what" ] && return 0 ;;
 		esac

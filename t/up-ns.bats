@@ -121,6 +121,7 @@ supervise"
 	socat "ABSTRACT-LISTEN:bb-test-$port,fork" SYSTEM:'echo host-abstract' &
 	PIDS+=($!)
 	wait_for "127.0.0.1:$port"
+	wait_for "abstract:bb-test-$port"
 	socat -t 1 - "ABSTRACT-CONNECT:bb-test-$port" </dev/null | grep -qx host-abstract
 	agent "socat -t 1 - TCP:127.0.0.1:$port </dev/null 2>&1 || echo refused-loopback
 	       socat -t 1 - ABSTRACT-CONNECT:bb-test-$port </dev/null 2>&1 || echo refused-abstract

@@ -135,6 +135,7 @@ assert_gone() {
 	socat "ABSTRACT-LISTEN:bb-test-$port,fork" SYSTEM:'echo host-abstract' &
 	PIDS+=($!)
 	wait_for "127.0.0.1:$port"
+	wait_for "abstract:bb-test-$port"
 	socat -t 1 - "ABSTRACT-CONNECT:bb-test-$port" </dev/null | grep -qx host-abstract
 	agent "echo ping | socat -t 2 - TCP:127.0.0.1:9099
 	       socat -t 1 - ABSTRACT-CONNECT:bb-test-$port </dev/null 2>/dev/null || echo refused-abstract
