@@ -90,6 +90,7 @@ int main(int argc, char **argv)
 	int c, rc;
 
 	bb_prog_init(argv[0]);
+	bb_heap_prefault(2u << 20); /* the documents it builds */
 	opterr = 0;
 	while ((c = getopt(argc, argv, "d:p:a:h")) != -1) {
 		switch (c) {

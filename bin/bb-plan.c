@@ -30,6 +30,7 @@ int main(int argc, char **argv)
 	json_t *manifest, *plan;
 
 	bb_prog_init(argv[0]);
+	bb_heap_prefault(1u << 20); /* the documents it builds */
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'b':

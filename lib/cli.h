@@ -9,4 +9,13 @@
  * (t/man.bats). */
 _Noreturn void bb_usage(const char *synopsis, int code);
 
+#include <stddef.h>
+
+/* Grow the heap by about bytes now and have the kernel fill it in one
+ * call (MADV_POPULATE_WRITE), for a tool about to build a large document:
+ * on our VMs a page fault costs 5-20 us, and bb-manifest and bb-plan took
+ * hundreds of them (docs/bench-plan.md).  Best effort: does nothing where
+ * unsupported. */
+void bb_heap_prefault(size_t bytes);
+
 #endif
