@@ -18,6 +18,7 @@
 #define PROFILE_CLAIM "https://api.openai.com/profile"
 #define DUMMY_EMAIL "bot-bottle@example.invalid"
 #define MAX_AUTH_FILE (1u << 20)
+#define NAME_MAX_LEN 64 /* longest unknown key name kept in the dummy */
 
 char *bb_codexauth_host_path(void)
 {
@@ -284,6 +285,29 @@ static json_t *redact(const json_t *v)
 	return json_string(BB_CODEX_PLACEHOLDER);
 }
 
+/* Values of unknown keys are redacted by type, but the key's name is copied
+ * too, and a name can carry a secret as well as a value can.  Codex's own
+ * keys are identifiers, so only identifiers survive; a JWT or any token with
+ * '.', '-', '/' or '+' never does. */
+static int name_kept(const char *k)
+{
+	size_t n = 0;
+
+	for (; k[n]; n++)
+		if (!((k[n] >= 'a' && k[n] <= 'z') ||
+		      (k[n] >= 'A' && k[n] <= 'Z') || k[n] == '_' ||
+		      (n > 0 && k[n] >= '0' && k[n] <= '9')))
+			return 0;
+	return n > 0 && n <= NAME_MAX_LEN;
+}
+
+/* Set k to the redacted v in out, when k may be kept at all. */
+static void set_redacted(json_t *out, const char *k, const json_t *v)
+{
+	if (name_kept(k))
+		json_object_set_new(out, k, redact(v));
+}
+
 static int nonempty_string(const json_t *v)
 {
 	return json_is_string(v) && json_string_length(v) > 0;
@@ -331,7 +355,7 @@ static json_t *auth_claim(const json_t *host)
 			    nonempty_string(v))
 				json_object_set(out, k, v);
 			else
-				json_object_set_new(out, k, redact(v));
+				set_redacted(out, k, v);
 		}
 	}
 	if (!json_object_get(out, "chatgpt_plan_type"))
@@ -383,7 +407,7 @@ static json_t *dummy_claims(const json_t *host, long long exp)
 			else if (is_one_of(k, lists))
 				json_object_set_new(out, k, word_array(v));
 			else
-				json_object_set_new(out, k, redact(v));
+				set_redacted(out, k, v);
 		}
 	}
 	json_object_set_new(out, "exp", json_integer(exp));
@@ -440,7 +464,7 @@ static json_t *dummy_tokens(const json_t *host, long long exp)
 		if (!strcmp(k, "account_id") && nonempty_string(v))
 			json_object_set(out, k, v);
 		else
-			json_object_set_new(out, k, redact(v));
+			set_redacted(out, k, v);
 	}
 	json_object_set_new(out, "access_token",
 			    dummy_jwt(json_object_get(host, "access_token"),
@@ -475,7 +499,7 @@ char *bb_codexauth_dummy(const struct bb_codexauth *ca, time_t now)
 		else if (!strcasecmp(k, "OPENAI_API_KEY"))
 			json_object_set_new(out, k, json_null());
 		else if (strcmp(k, "tokens") && strcmp(k, "last_refresh"))
-			json_object_set_new(out, k, redact(v));
+			set_redacted(out, k, v);
 	}
 	json_object_set_new(out, "last_refresh", utc_stamp(now));
 	json_object_set_new(out, "tokens",

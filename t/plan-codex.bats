@@ -44,8 +44,9 @@ claims = {
   "https://api.openai.com/profile": {"email": "SECRET_PROFILE@corp.example", "email_verified": False},
   "https://api.openai.com/auth": {"chatgpt_plan_type": "pro", "chatgpt_account_id": "acct-0000-1111",
      "user_id": "SECRET_USER_ID", "localhost": True, "organizations": [{"id": "SECRET_ORG"}],
-     "deep": {"deeper": {"key": "SECRET_DEEP"}}},
+     "deep": {"deeper": {"key": "SECRET_DEEP"}}, "x-SECRET_AUTH_NAME": True},
   "nested": {"a": {"b": ["SECRET_NESTED_ARR", {"c": "SECRET_NESTED_OBJ"}]}},
+  "https://corp.example/SECRET_CLAIM_NAME": 1,
 }
 access = b64({"alg": "RS256", "kid": "SECRET_KID"}) + "." + b64(claims) + ".SECRET_SIGNATURE_abc"
 idc = dict(claims); idc["email"] = "SECRET_IDEMAIL@corp.example"
@@ -57,7 +58,11 @@ doc = {"OPENAI_API_KEY": "SECRET_sk-proj-KEY", "openai_api_key": "SECRET_LOWER_K
              "refresh_token": "SECRET_rt_REFRESH", "session_token": "SECRET_SESSION",
              "account_id": "acct-0000-1111", "expiry": 12345, "ok": True,
              "extra": {"k": "SECRET_TOKENS_EXTRA", "l": ["SECRET_L"]}},
-  "weird": {"a": [{"b": "SECRET_WEIRD"}]}, "count": 7, "enabled": False, "none": None}
+  "weird": {"a": [{"b": "SECRET_WEIRD"}]}, "count": 7, "enabled": False, "none": None,
+  "SECRET-key.name": True}
+# A secret can hide in a key's name as well as in its value.
+doc[doc["tokens"]["access_token"]] = None
+doc["tokens"]["rt.SECRET_TOKENS_NAME"] = False
 if mode is not None: doc["auth_mode"] = mode
 print(json.dumps(doc))
 PY
