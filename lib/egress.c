@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -121,6 +122,7 @@ static struct server {
 	struct upstream *pool; /* idle kept-alive upstream connections */
 	size_t npool;
 	int worker;            /* a forked worker: the parent owns the files */
+	pid_t parent;          /* the process that forked the workers */
 	pid_t kids[BB_EGRESS_WORKERS_MAX];
 	int nkids, kid_failed;
 } S;
@@ -1717,10 +1719,16 @@ static int fork_workers(int n, struct bb_err *err)
 	int i;
 	pid_t pid;
 
+	S.parent = getpid();
 	for (i = 0; i < n; i++) {
 		if ((pid = fork()) < 0)
 			return bb_errf(err, "--workers", "fork: %s", strerror(errno));
 		if (pid == 0) {
+			/* A worker outliving its parent would keep serving
+			 * routes nobody reloads or drains. */
+			if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 ||
+			    getppid() != S.parent)
+				_exit(1);
 			S.worker = 1;
 			S.nkids = 0;
 			if (event_reinit(S.base) < 0)
