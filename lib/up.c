@@ -768,8 +768,11 @@ static int egress_daemon(struct launch *l, json_t *daemons, struct bb_strv *env,
 	if ((!derived_fresh(l, routes) && run_tool(routes_argv, routes, err) < 0) ||
 	    token_env(l, env, names, err) < 0)
 		goto out;
+	/* One worker per CPU: a single process is the bottleneck on keep-alive
+	 * (two TLS sessions per request; docs/bench-egress.md). */
 	argv = strings(exe, "serve", "--routes", routes, "--ca-dir", ca, "--listen",
-		       listen, "--admin", admin, "--audit", audit, NULL);
+		       listen, "--admin", admin, "--audit", audit, "--workers",
+		       "auto", NULL);
 	if (l->pipelock && pipelock_upstream(l, argv, err) < 0)
 		goto out;
 	for (char *const *p = l->o->egress_args; p && *p; p++) {

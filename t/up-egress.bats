@@ -279,16 +279,24 @@ gone_after_exit() {
 	home=$(dirname "$(ls "$XDG_STATE_HOME"/bb/bottles/*/home/first)")
 	[ "$(jq -r .path "$home/first")" = /v1/a ]
 	log=$(ls "$XDG_STATE_HOME"/bb/bottles/*/logs/sidecar.log)
-	old=$(pgrep -f "bb-egress serve --routes $XDG_STATE_HOME")
+	# bb-egress and its workers (one per CPU): kill the parent only; the
+	# supervisor takes its group down and starts a new one.
+	old=$(pgrep -o -f "bb-egress serve --routes $XDG_STATE_HOME")
+	workers=$(pgrep -P "$old" | tr '\n' ' ')
+	[ -n "$workers" ]
 	sock=$(ls "$XDG_RUNTIME_DIR"/bb/*/bottle/egress.sock)
 	kill -KILL "$old"
 	for i in $(seq 100); do
-		new=$(pgrep -f "bb-egress serve --routes $XDG_STATE_HOME" || true)
+		new=$(pgrep -o -f "bb-egress serve --routes $XDG_STATE_HOME" || true)
 		[ -n "$new" ] && [ "$new" != "$old" ] &&
 			[ "$(curl -s --unix-socket "$sock" -o /dev/null -w '%{http_code}' http://x/)" != 000 ] && break
 		sleep 0.05
 	done
 	[ -n "$new" ] && [ "$new" != "$old" ]
+	for w in $workers; do
+		run ps -o stat= -p "$w"
+		[ -z "$output" ] || [ "${output#Z}" != "$output" ] || fail "worker $w outlived its parent: $output"
+	done
 	run grep -c 'started egress' "$log"
 	assert_output 2
 	touch "$home/go"
