@@ -96,7 +96,8 @@ EW=$(port)
 EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json" --ca-dir "$T/ca" \
 	--listen "127.0.0.1:$EW" --audit "$T/audit-w.log" --upstream-ca "$T/tca.pem" \
 	--resolve "localhost:$NP:127.0.0.1" --workers auto 2>"$T/egress-w.err" &
-PIDS="$PIDS $!"
+EWPID=$!
+PIDS="$PIDS $EWPID"
 wait_port "$EW"
 
 # mitmdump with the equivalent addon: allowlist by host and path prefix,
@@ -135,6 +136,17 @@ done
 
 rss() { awk "/^$2/ {print \$2}" "/proc/$1/status"; }
 IDLE=$(rss "$EPID" VmRSS)
+# The workers share their pages with the parent: count each page once,
+# split among its sharers (Pss), summed over the parent and its workers.
+pss_tree() {
+	t=0
+	for p in $1 $(pgrep -P "$1"); do
+		t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup")))
+	done
+	echo "$t"
+}
+IDLE1=$(pss_tree "$EPID")
+IDLEW=$(pss_tree "$EWPID")
 
 run() { # label proxyport ca mode
 	set -- "$@"
@@ -173,4 +185,6 @@ echo "| bb-egress / direct             | $(ratio "${KB%% *}" "${KD%% *}") | $(ra
 echo "| bb-egress --workers $W / mitmproxy | $(ratio "${KW%% *}" "${KM%% *}") | $(ratio "${NW%% *}" "${NM%% *}") |"
 echo "| bb-egress --workers $W / direct | $(ratio "${KW%% *}" "${KD%% *}") | $(ratio "${NW%% *}" "${ND%% *}") |"
 echo
+mib() { echo "$(($1 / 1024)).$(( ($1 % 1024) * 10 / 1024 ))"; }
+echo "bb-egress idle proportional memory (Pss, pages shared between processes counted once): one process $(mib "$IDLE1") MiB; --workers $W, parent and workers together $(mib "$IDLEW") MiB"
 echo "bb-egress resident memory: idle $((IDLE / 1024)).$(( (IDLE % 1024) * 10 / 1024 )) MiB (VmRSS after start), peak under load $((HWM / 1024)).$(( (HWM % 1024) * 10 / 1024 )) MiB (VmHWM)"
