@@ -7,30 +7,17 @@
 # accepts only a well-formed dummy auth.json.
 
 load helper
+load up-lib
 bats_require_minimum_version 1.5.0
 
 SLUG=demo-cxfwd
 
 setup() {
-	bb_setup
-	PIDS=()
-	ADDR=127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout ca.key -out ca.pem -subj /CN=up-codex-ca -days 2 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout srv.key -out srv.csr -subj /CN=api.openai.com 2>/dev/null
-	printf 'subjectAltName=DNS:api.openai.com,DNS:chatgpt.com\n' >ext
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-		-out srv.pem -days 2 -extfile ext 2>/dev/null
+	up_setup
 	mkauth 3600
 	TOKEN=$(jq -r .tokens.access_token "$HOME/.codex/auth.json")
-	ECHO_EXPECT_TOKEN=$TOKEN python3 "$BB_ROOT/share/examples/https-echo.py" "$ADDR" 443 srv.pem srv.key &
-	PIDS+=($!)
-	wait_for "$ADDR:443"
-	mkdir -p "$HOME/.bot-bottle/bottles" "$HOME/.bot-bottle/agents"
-	printf -- '---\nagent_provider: {template: codex, forward_host_credentials: true}\n---\n' \
-		>"$HOME/.bot-bottle/bottles/dev.md"
-	printf -- '---\nbottle: dev\n---\nYou are a test.\n' >"$HOME/.bot-bottle/agents/demo.md"
+	up_upstream "$TOKEN" api.openai.com chatgpt.com
+	up_manifest <<<'agent_provider: {template: codex, forward_host_credentials: true}'
 	bb-manifest -a demo | bb-plan --slug "$SLUG" demo >plan.json 2>plan.err
 	# The stand-in Codex CLI, on the agent's PATH (~/.local/bin).
 	BHOME=$XDG_STATE_HOME/bb/bottles/$SLUG/home
@@ -39,8 +26,7 @@ setup() {
 }
 
 teardown() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	up_teardown
 }
 
 # A hostile host auth.json (as in t/plan-codex.bats): every secret holds

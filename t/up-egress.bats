@@ -6,27 +6,15 @@
 
 load helper
 load podman
+load up-lib
 bats_require_minimum_version 1.5.0
 
 setup() {
-	bb_setup
-	PIDS=()
-	# A loopback address of our own, so port 443 never collides.
-	ADDR=127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout ca.key -out ca.pem -subj /CN=up-test-ca -days 2 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout srv.key -out srv.csr -subj /CN=api.example.test 2>/dev/null
-	printf 'subjectAltName=DNS:api.example.test\n' >ext
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-		-out srv.pem -days 2 -extfile ext 2>/dev/null
-	export UP_TEST_TOKEN=tok-$RANDOM$RANDOM-s3cr3t UP_TEST_FWD=forwarded
-	ECHO_EXPECT_TOKEN=$UP_TEST_TOKEN python3 "$BB_ROOT/share/examples/https-echo.py" "$ADDR" 443 srv.pem srv.key &
-	PIDS+=($!)
-	wait_for "$ADDR:443"
-	mkdir -p "$HOME/.bot-bottle/bottles" "$HOME/.bot-bottle/agents"
-	cat >"$HOME/.bot-bottle/bottles/dev.md" <<-'EOF2'
-	---
+	up_setup
+	up_token
+	export UP_TEST_FWD=forwarded
+	up_upstream "$UP_TEST_TOKEN" api.example.test
+	up_manifest <<-'EOF2'
 	env:
 	  FROM_HOST: ${UP_TEST_FWD}
 	egress:
@@ -36,15 +24,12 @@ setup() {
 	      auth:
 	        scheme: Bearer
 	        token_ref: UP_TEST_TOKEN
-	---
 	EOF2
-	printf -- '---\nbottle: dev\n---\nYou are a test.\n' >"$HOME/.bot-bottle/agents/demo.md"
 	mkdir ws && echo data >ws/f
 }
 
 teardown() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	up_teardown
 	# A podman test that failed half-way leaves no container behind.
 	if [ -n "${BB_CONTAINERS_CONF:-}" ]; then
 		for s in $(ls "$XDG_STATE_HOME/bb/bottles" 2>/dev/null); do

@@ -6,37 +6,23 @@
 # on stdout, which bb-sidecar keeps in logs/pipelock.log).
 
 load helper
+load up-lib
 bats_require_minimum_version 1.5.0
 
 SLUG=demo-plock
 
 setup() {
-	bb_setup
-	PIDS=()
-	ADDR=127.$((RANDOM % 200 + 20)).$((RANDOM % 250 + 1)).$((RANDOM % 250 + 1))
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout ca.key -out ca.pem -subj /CN=up-pipelock-ca -days 2 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout srv.key -out srv.csr -subj /CN=api.example.test 2>/dev/null
-	printf 'subjectAltName=DNS:api.example.test\n' >ext
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-		-out srv.pem -days 2 -extfile ext 2>/dev/null
-	export UP_TEST_TOKEN=tok-$RANDOM-pl-s3cr3t
-	ECHO_EXPECT_TOKEN=$UP_TEST_TOKEN python3 "$BB_ROOT/share/examples/https-echo.py" "$ADDR" 443 srv.pem srv.key &
-	PIDS+=($!)
-	wait_for "$ADDR:443"
-	mkdir -p "$HOME/.bot-bottle/bottles" "$HOME/.bot-bottle/agents"
-	cat >"$HOME/.bot-bottle/bottles/dev.md" <<-'EOF2'
-	---
+	up_setup
+	up_token
+	up_upstream "$UP_TEST_TOKEN" api.example.test
+	up_manifest <<-'EOF2'
 	egress:
 	  routes:
 	    - host: api.example.test
 	      auth:
 	        scheme: Bearer
 	        token_ref: UP_TEST_TOKEN
-	---
 	EOF2
-	printf -- '---\nbottle: dev\n---\nYou are a test.\n' >"$HOME/.bot-bottle/agents/demo.md"
 	bb-manifest -a demo | bb-plan --slug "$SLUG" demo >plan.json
 	STATE=$XDG_STATE_HOME/bb/bottles/$SLUG
 	mkdir -p "$STATE"
@@ -46,8 +32,7 @@ setup() {
 }
 
 teardown() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
+	up_teardown
 }
 
 up() {
