@@ -78,9 +78,8 @@ teardown() {
 		--upstream-proxy "http://127.0.0.1:$PP" 2>egress.err &
 	EGRESS_PID=$!
 	wait_for "127.0.0.1:$EP"
-	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/echo"
-	assert_output 502
-	[ "$(jq -r .reason body)" = "upstream TLS failed: certificate verify failed (unable to get local issuer certificate)" ]
+	egress_refuses 502 "upstream TLS failed: certificate verify failed (unable to get local issuer certificate)" \
+		"https://up.test:$NP/echo"
 }
 
 @test "--upstream-proxy: a tls_passthrough host keeps the agent's Accept-Encoding" {

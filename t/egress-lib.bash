@@ -149,6 +149,17 @@ pcurl() {
 	curl -sS --proxy "http://127.0.0.1:$EP" --cacert ca/ca.pem "$@"
 }
 
+# egress_refuses STATUS REASON CURL-ARG...: through the proxy the request
+# is answered STATUS, and its JSON body (in ./body) gives REASON (any
+# reason, when REASON is empty).
+egress_refuses() {
+	local code=$1 reason=$2
+	shift 2
+	run pcurl -o body -w '%{http_code}' "$@"
+	assert_output "$code"
+	[ -z "$reason" ] || [ "$(jq -r .reason body)" = "$reason" ]
+}
+
 # nginx for a test file: on 127.0.0.1:$NP, and on 443 of a loopback
 # address of its own ($NA) for the routes that declare no port.
 nginx_setup_file() {

@@ -28,9 +28,7 @@ admin() {
 	mv new.json routes.json
 	kill -HUP "$EGRESS_PID"
 	wait_log "reloaded routes.json: 2 routes"
-	run pcurl -o body -w '%{http_code}' "https://other.test/echo"
-	assert_output 403
-	[ "$(jq -r .reason body)" = "host not allowed" ]
+	egress_refuses 403 "host not allowed" "https://other.test/echo"
 	code=$(pcurl -o /dev/null -w '%{http_connect}' "https://other.test:$NP/echo" 2>/dev/null || true)
 	[ "$code" = 403 ]
 	run pcurl -o /dev/null -w '%{http_code}' "https://up.test:$NP/v1/hello"
@@ -185,9 +183,7 @@ true"
 	done
 	[ "$(grep -c 'reloaded routes.json: 2 routes' egress.err)" = 2 ]
 	for i in $(seq 6); do
-		run pcurl -o body -w '%{http_code}' "https://other.test/echo"
-		assert_output 403
-		[ "$(jq -r .reason body)" = "host not allowed" ]
+		egress_refuses 403 "host not allowed" "https://other.test/echo"
 	done
 	run admin /routes
 	[ "$(echo "$output" | jq -c '[.routes[].host]')" = '["up.test","empty.test"]' ]

@@ -51,33 +51,33 @@ JSON
 	assert_output "bb-egress: error: bad.json: egress.routes[1]: auth_scheme and token_env must be both present or both absent"
 }
 
+# serve_refuses: for each line "ROUTE | WANT" of stdin, serve with the
+# routes file rN.json (N: the line's number) holding only ROUTE fails with
+# exit 1 and the one line "bb-egress: error: rN.json: WANT".
+serve_refuses() {
+	local n=0 route want
+	while IFS='|' read -r route want; do
+		n=$((n + 1))
+		echo "{\"version\": 1, \"routes\": [$route]}" >"r$n.json"
+		run bb-egress serve --routes "r$n.json" --ca-dir ca --listen 127.0.0.1:0
+		assert_failure 1
+		assert_output "bb-egress: error: r$n.json: ${want# }"
+	done
+}
+
 @test "serve refuses a bad routes file with the field named" {
 	bb-egress ca init ca
-	echo '{"version": 1, "routes": [{"host": "a.test", "token_env": "EGRESS_TOKEN_0"}]}' >r1.json
-	run bb-egress serve --routes r1.json --ca-dir ca --listen 127.0.0.1:0
-	assert_failure 1
-	assert_output "bb-egress: error: r1.json: routes[0]: auth_scheme and token_env must be both present or both absent"
-	echo '{"version": 1, "routes": [{"host": "a.test:443"}]}' >r2.json
-	run bb-egress serve --routes r2.json --ca-dir ca
-	assert_output "bb-egress: error: r2.json: routes[0].host: must be a host name without port"
-	echo '{"version": 1, "routes": [{"host": "a.test", "path_allowlist": ["/a/../b"]}]}' >r3.json
-	run bb-egress serve --routes r3.json --ca-dir ca
-	assert_output "bb-egress: error: r3.json: routes[0].path_allowlist[0]: must be a normalised path starting with '/'"
-	echo '{"version": 1, "routes": [{"host": "a.test", "extra": 1}]}' >r4.json
-	run bb-egress serve --routes r4.json --ca-dir ca
-	assert_output "bb-egress: error: r4.json: routes[0].extra: unknown key"
-	echo '{"version": 1, "routes": [{"host": "a.test", "ports": [443, 0]}]}' >r5.json
-	run bb-egress serve --routes r5.json --ca-dir ca
-	assert_output "bb-egress: error: r5.json: routes[0].ports[1]: must be a port from 1 to 65535"
-	echo '{"version": 1, "routes": [{"host": "a.test", "ports": []}]}' >r6.json
-	run bb-egress serve --routes r6.json --ca-dir ca
-	assert_output "bb-egress: error: r6.json: routes[0].ports: must be a non-empty array of at most 64 ports"
-	echo '{"version": 1, "routes": [{"host": "a.test", "ports": [8443, 8443]}]}' >r7.json
-	run bb-egress serve --routes r7.json --ca-dir ca
-	assert_output "bb-egress: error: r7.json: routes[0].ports[1]: duplicate port 8443"
-	echo '{"version": 1, "routes": [{"host": "a.test", "tls_passthrough": "yes"}]}' >r8.json
-	run bb-egress serve --routes r8.json --ca-dir ca
-	assert_output "bb-egress: error: r8.json: routes[0].tls_passthrough: must be true or false"
+	serve_refuses <<'TABLE'
+{"host": "a.test", "token_env": "EGRESS_TOKEN_0"} | routes[0]: auth_scheme and token_env must be both present or both absent
+{"host": "a.test:443"} | routes[0].host: must be a host name without port
+{"host": "a.test", "path_allowlist": ["/a/../b"]} | routes[0].path_allowlist[0]: must be a normalised path starting with '/'
+{"host": "a.test", "extra": 1} | routes[0].extra: unknown key
+{"host": "a.test", "ports": [443, 0]} | routes[0].ports[1]: must be a port from 1 to 65535
+{"host": "a.test", "ports": []} | routes[0].ports: must be a non-empty array of at most 64 ports
+{"host": "a.test", "ports": [8443, 8443]} | routes[0].ports[1]: duplicate port 8443
+{"host": "a.test", "tls_passthrough": "yes"} | routes[0].tls_passthrough: must be true or false
+TABLE
+	[ -e r8.json ]
 	run bb-egress serve --ca-dir ca
 	assert_failure 2
 }
@@ -117,8 +117,7 @@ JSON
 	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/admin"
 	assert_output 403
 	[ "$(jq -c . body)" = "$(deny_body up.test /admin 'path not allowed')" ]
-	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/v1x/hello"
-	assert_output 403
+	egress_refuses 403 '' "https://up.test:$NP/v1x/hello"
 	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/echoes"
 	assert_output 200
 }
@@ -128,17 +127,10 @@ JSON
 	run pcurl --path-as-is -o body -w '%{http_code}' "https://up.test:$NP/v1/../admin"
 	assert_output 403
 	[ "$(jq -c . body)" = "$(deny_body up.test /v1/../admin "path has a '..' segment")" ]
-	run pcurl --path-as-is -o body -w '%{http_code}' "https://up.test:$NP/v1/%2e%2e/admin"
-	assert_output 403
-	[ "$(jq -r .reason body)" = "path has a '..' segment" ]
-	run pcurl --path-as-is -o body -w '%{http_code}' "https://up.test:$NP/v1/%2E./admin"
-	assert_output 403
-	run pcurl --path-as-is -o body -w '%{http_code}' "https://up.test:$NP/v1/x%2f..%2fadmin"
-	assert_output 403
-	[ "$(jq -r .reason body)" = "path has an encoded '/', '\\' or NUL" ]
-	run pcurl --path-as-is -o body -w '%{http_code}' "https://up.test:$NP/v1//hello"
-	assert_output 403
-	[ "$(jq -r .reason body)" = "path has an empty segment ('//')" ]
+	egress_refuses 403 "path has a '..' segment" --path-as-is "https://up.test:$NP/v1/%2e%2e/admin"
+	egress_refuses 403 '' --path-as-is "https://up.test:$NP/v1/%2E./admin"
+	egress_refuses 403 "path has an encoded '/', '\\' or NUL" --path-as-is "https://up.test:$NP/v1/x%2f..%2fadmin"
+	egress_refuses 403 "path has an empty segment ('//')" --path-as-is "https://up.test:$NP/v1//hello"
 	# "." segments and encoded unreserved characters are resolved, and what
 	# was checked is what is sent.
 	run pcurl --path-as-is "https://up.test:$NP/./%761/./hello"
@@ -147,11 +139,8 @@ JSON
 
 @test "a Host that disagrees with the CONNECT target is refused" {
 	egress_start
-	run pcurl -H "Host: other.test:$NP" -o body -w '%{http_code}' "https://up.test:$NP/echo"
-	assert_output 403
-	[ "$(jq -r .reason body)" = "Host header does not match the CONNECT target" ]
-	run pcurl -H "Host: up.test:1" -o body -w '%{http_code}' "https://up.test:$NP/echo"
-	assert_output 403
+	egress_refuses 403 "Host header does not match the CONNECT target" -H "Host: other.test:$NP" "https://up.test:$NP/echo"
+	egress_refuses 403 '' -H "Host: up.test:1" "https://up.test:$NP/echo"
 }
 
 @test "a TLS SNI that disagrees with the CONNECT target is refused" {
@@ -233,18 +222,14 @@ raw() { # send a raw request to the proxy, print the answer
 
 @test "an empty credential slot answers 502 and never forwards" {
 	egress_start
-	run pcurl -o body -w '%{http_code}' "https://empty.test:$NP/echo"
-	assert_output 502
-	[ "$(jq -r .reason body)" = "credential slot is empty" ]
+	egress_refuses 502 "credential slot is empty" "https://empty.test:$NP/echo"
 }
 
 @test "git smart-HTTP push is refused; fetch passes" {
 	egress_start
-	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/v1/git/repo.git/info/refs?service=git-receive-pack"
-	assert_output 403
-	[ "$(jq -r .reason body)" = "git push goes through the git gate, not egress" ]
-	run pcurl -o body -w '%{http_code}' -X POST "https://up.test:$NP/v1/git/repo.git/git-receive-pack"
-	assert_output 403
+	egress_refuses 403 "git push goes through the git gate, not egress" \
+		"https://up.test:$NP/v1/git/repo.git/info/refs?service=git-receive-pack"
+	egress_refuses 403 '' -X POST "https://up.test:$NP/v1/git/repo.git/git-receive-pack"
 	run pcurl -o body -w '%{http_code}' "https://up.test:$NP/v1/git/repo.git/info/refs?service=git-upload-pack"
 	assert_output 200
 }
@@ -287,7 +272,6 @@ raw() { # send a raw request to the proxy, print the answer
 		--resolve "other.test:$NP:127.0.0.1" --audit audit2.log 2>/dev/null &
 	EGRESS_PID=$!
 	wait_for "127.0.0.1:$EP"
-	run pcurl -o body -w '%{http_code}' "https://other.test:$NP/echo"
-	assert_output 502
-	[ "$(jq -r .reason body)" = "upstream TLS failed: certificate verify failed (unable to get local issuer certificate)" ]
+	egress_refuses 502 "upstream TLS failed: certificate verify failed (unable to get local issuer certificate)" \
+		"https://other.test:$NP/echo"
 }
