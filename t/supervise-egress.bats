@@ -61,16 +61,12 @@ via_egress() {
 	start_egress
 	[ "$(via_egress "http://pypi.test/simple/index.html")" = 403 ]
 	start_serve --timeout 60
-	mcp call request_egress_route '{"host": "pypi.test", "path_allowlist": ["/simple/"], "reason": "pip install"}' \
-		>"$BATS_TEST_TMPDIR/result" 2>&1 &
-	client=$!
-	PIDS="$PIDS $client"
-	id=$(pending_id)
+	mcp_waiting request_egress_route '{"host": "pypi.test", "path_allowlist": ["/simple/"], "reason": "pip install"}'
 	run bb-supervise approve "$id"
 	assert_success
 	assert_output "bb-supervise: $id approved: route for pypi.test in force: routes.json rewritten, SIGHUP sent to egress $EGRESS_PID"
 	wait "$client"
-	[ "$(jq -r '.content[0].text' "$BATS_TEST_TMPDIR/result" | head -n 1)" = "status: approved" ]
+	[ "$(mcp_result_text | head -n 1)" = "status: approved" ]
 	wait_for_line "$BATS_TEST_TMPDIR/egress.err" "reloaded"
 	[ "$(via_egress "http://pypi.test/simple/index.html")" = 200 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/got")" = "simple index" ]

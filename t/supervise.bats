@@ -8,10 +8,6 @@ setup_file() {
 	install_mcp_client
 }
 
-setup() {
-	bottle_setup
-}
-
 @test "initialize through the SDK client negotiates the current version" {
 	start_serve
 	run mcp info
@@ -82,18 +78,14 @@ id: $id" ]
 	routes_file
 	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/egress.pid"
 	start_serve --timeout 60
-	mcp call request_egress_route '{"host": "docs.example.net", "reason": "read the docs"}' \
-		>"$BATS_TEST_TMPDIR/result" 2>&1 &
-	client=$!
-	PIDS="$PIDS $client"
-	id=$(pending_id)
+	mcp_waiting request_egress_route '{"host": "docs.example.net", "reason": "read the docs"}'
 	wait_for_line "$BATS_TEST_TMPDIR/serve.log" "request_egress_route $id for bottle $SLUG; waiting for operator..."
 	start=$(date +%s)
 	run bb-supervise approve --note 'go ahead' "$id"
 	assert_success
 	wait "$client"
 	[ $(($(date +%s) - start)) -lt 5 ]
-	text=$(jq -r '.content[0].text' "$BATS_TEST_TMPDIR/result")
+	text=$(mcp_result_text)
 	[ "$(printf '%s\n' "$text" | sed -n 1,3p)" = "status: approved
 notes: go ahead
 id: $id" ]
@@ -101,16 +93,12 @@ id: $id" ]
 
 @test "a waiting call returns the operator's rejection with the reason" {
 	start_serve --timeout 60
-	mcp call report_blocked '{"kind": "credential", "description": "npm publish needs a token"}' \
-		>"$BATS_TEST_TMPDIR/result" 2>&1 &
-	client=$!
-	PIDS="$PIDS $client"
-	id=$(pending_id)
+	mcp_waiting report_blocked '{"kind": "credential", "description": "npm publish needs a token"}'
 	[ "$(jq -cS .payload "$QUEUE/$id.proposal.json")" = '{"description":"npm publish needs a token","kind":"credential"}' ]
 	run bb-supervise reject --reason 'not in this bottle' "$id"
 	assert_success
 	wait "$client"
-	text=$(jq -r '.content[0].text' "$BATS_TEST_TMPDIR/result")
+	text=$(mcp_result_text)
 	[ "$(printf '%s\n' "$text" | sed -n 1,2p)" = "status: rejected
 notes: not in this bottle" ]
 }

@@ -1,6 +1,9 @@
 # Shared by t/supervise*.bats: a bottle state directory, a running
 # bb-supervise serve on a loopback port, JSON-RPC over curl, the official
 # MCP TypeScript SDK client, and a process that records signals.
+# A file that loads this gets the setup (bottle_setup) and teardown below
+# unless it defines its own; a file that runs the SDK client calls
+# install_mcp_client from its setup_file.
 
 load helper
 
@@ -31,6 +34,10 @@ bottle_setup() {
 	QUEUE=$STATE/queue
 	mkdir -p -m 0700 "$STATE"
 	PIDS=""
+}
+
+setup() {
+	bottle_setup
 }
 
 # Stop what the test started; a server that did not exit cleanly, or
@@ -70,6 +77,22 @@ rpc() {
 	status_code=$(curl -s -o "$BATS_TEST_TMPDIR/body" -w '%{http_code}' \
 		-H 'Content-Type: application/json' --data-binary "$data" "$@" "$URL")
 	body=$(cat "$BATS_TEST_TMPDIR/body")
+}
+
+# mcp_waiting TOOL ARGS-JSON: the SDK client calls TOOL in the background
+# (its pid in $client, its answer in $BATS_TEST_TMPDIR/result, read with
+# mcp_result_text once it exits); returns when the proposal it made is
+# queued, its id in $id.
+mcp_waiting() {
+	mcp call "$1" "$2" >"$BATS_TEST_TMPDIR/result" 2>&1 &
+	client=$!
+	PIDS="$PIDS $client"
+	id=$(pending_id)
+}
+
+# The text of the result mcp_waiting's call got.
+mcp_result_text() {
+	jq -r '.content[0].text' "$BATS_TEST_TMPDIR/result"
 }
 
 # call TOOL ARGS-JSON [ID]: a tools/call request body.
