@@ -16,6 +16,7 @@
 #include "file.h"
 #include "json.h"
 #include "manifest.h"
+#include "proc.h"
 
 extern char **environ;
 
@@ -324,23 +325,29 @@ static int new_plan(struct sfile *pf, json_t *route, json_t *wire,
 	return pf->new ? 0 : bb_errf(err, pf->path, "out of memory");
 }
 
-static int on_path(const char *prog)
+/* The renderer of the bb that is running: next to our own executable
+ * (bb-up starts the sidecars with a PATH that need not hold bb's bin
+ * directory), else the first on PATH.  malloc'd, or NULL. */
+static char *find_renderer(void)
 {
 	const char *path = getenv("PATH");
-	char *copy, *dir, *save = NULL;
-	int found = 0;
+	char *p = bb_sibling(RENDERER), *copy, *dir, *save = NULL;
 
+	if (access(p, X_OK) == 0)
+		return p;
+	free(p);
+	p = NULL;
 	if (!path || !(copy = strdup(path)))
-		return 0;
-	for (dir = strtok_r(copy, ":", &save); dir && !found;
+		return NULL;
+	for (dir = strtok_r(copy, ":", &save); dir;
 	     dir = strtok_r(NULL, ":", &save)) {
-		char *p = join(*dir ? dir : ".", prog);
-
-		found = p && access(p, X_OK) == 0;
+		if ((p = join(*dir ? dir : ".", RENDERER)) && access(p, X_OK) == 0)
+			break;
 		free(p);
+		p = NULL;
 	}
 	free(copy);
-	return found;
+	return p;
 }
 
 /* An unlinked temp file in dir holding data (or empty), rewound. */
@@ -388,18 +395,21 @@ static void first_line(int fd, char *buf, size_t n)
 static int render_pipelock(const char *state, const char *plan,
 			   struct sfile *yf, struct bb_err *err)
 {
-	char *argv[] = {RENDERER, NULL}, msg[512];
+	char *exe = find_renderer(), *argv[] = {RENDERER, NULL}, msg[512];
 	posix_spawn_file_actions_t fa;
-	int in, out, errfd, status, rc = -1;
+	int in, out = -1, errfd = -1, status, rc = -1;
 	pid_t pid;
 
-	if (!on_path(RENDERER))
+	if (!exe)
 		return bb_errf(err, yf->path,
 			       "pipelock is in the chain but " RENDERER
-			       " is not on PATH; cannot re-render its "
-			       "allowlist, nothing applied");
-	if ((in = temp_fd(state, plan, err)) < 0)
+			       " is neither in %s nor on PATH; cannot "
+			       "re-render its allowlist, nothing applied",
+			       bb_exe_dir());
+	if ((in = temp_fd(state, plan, err)) < 0) {
+		free(exe);
 		return -1;
+	}
 	out = temp_fd(state, NULL, err);
 	errfd = out < 0 ? -1 : temp_fd(state, NULL, err);
 	if (errfd < 0)
@@ -408,7 +418,7 @@ static int render_pipelock(const char *state, const char *plan,
 	posix_spawn_file_actions_adddup2(&fa, in, 0);
 	posix_spawn_file_actions_adddup2(&fa, out, 1);
 	posix_spawn_file_actions_adddup2(&fa, errfd, 2);
-	errno = posix_spawnp(&pid, RENDERER, &fa, NULL, argv, environ);
+	errno = posix_spawn(&pid, exe, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (errno) {
 		bb_errf(err, RENDERER, "could not run: %s", strerror(errno));
@@ -425,6 +435,7 @@ static int render_pipelock(const char *state, const char *plan,
 	lseek(out, 0, SEEK_SET);
 	rc = bb_read_fd(out, RENDERER, STATE_FILE_MAX, &yf->new, NULL, err);
 done:
+	free(exe);
 	close(in);
 	if (out >= 0)
 		close(out);

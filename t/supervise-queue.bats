@@ -209,11 +209,12 @@ $b $SLUG blocked capability: no gcc in the image"
 	id=$(propose request_egress_route '{"host": "pypi.org", "reason": "pip"}')
 	cp "$STATE/routes.json" "$BATS_TEST_TMPDIR/routes.before"
 	cp "$STATE/plan.json" "$BATS_TEST_TMPDIR/plan.before"
+	# a copy of bb-supervise alone in its directory, and a PATH without bb
 	mkdir -p "$BATS_TEST_TMPDIR/path"
-	ln -s "$BB_ROOT/bin/bb-supervise" "$BATS_TEST_TMPDIR/path/"
+	cp "$BB_ROOT/bin/bb-supervise" "$BATS_TEST_TMPDIR/path/"
 	PATH=$BATS_TEST_TMPDIR/path run bb-supervise approve "$id"
 	[ "$status" -eq 1 ]
-	assert_output "bb-supervise: error: $STATE/pipelock.yaml: pipelock is in the chain but bb-render-pipelock is not on PATH; cannot re-render its allowlist, nothing applied"
+	assert_output "bb-supervise: error: $STATE/pipelock.yaml: pipelock is in the chain but bb-render-pipelock is neither in $BATS_TEST_TMPDIR/path nor on PATH; cannot re-render its allowlist, nothing applied"
 	cmp "$STATE/routes.json" "$BATS_TEST_TMPDIR/routes.before"
 	cmp "$STATE/plan.json" "$BATS_TEST_TMPDIR/plan.before"
 	[ -e "$QUEUE/$id.proposal.json" ]
@@ -240,6 +241,33 @@ $b $SLUG blocked capability: no gcc in the image"
 	bb-render-pipelock "$STATE/plan.json" >expected.yaml
 	cmp expected.yaml "$STATE/pipelock.yaml"
 	[ "$(stat -c %a "$STATE/pipelock.yaml")" = 600 ]
+}
+
+@test "approve finds bb-render-pipelock next to bb-supervise when bb is not on PATH" {
+	plan_file
+	jq '.pipelock.ca_cert = "/state/pipelock/ca.pem" | .pipelock.ca_key = "/state/pipelock/ca.key"' \
+		"$STATE/plan.json" >plan.tmp && mv plan.tmp "$STATE/plan.json"
+	bb-render-pipelock -o "$STATE/pipelock.yaml" "$STATE/plan.json"
+	start_serve --timeout 0.05
+	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/sidecar.pid"
+	id=$(propose request_egress_route '{"host": "pypi.org", "reason": "pip"}')
+	# as bb-up's sidecars and an operator without bb installed run it
+	[ ! -e /usr/bin/bb-render-pipelock ] && [ ! -e /bin/bb-render-pipelock ]
+	PATH=/usr/bin:/bin run "$BB_ROOT/bin/bb-supervise" approve "$id"
+	assert_success
+	assert_output --partial 'pipelock.yaml re-rendered'
+	wait_for_line "$BATS_TEST_TMPDIR/signals" USR1
+	run bb-render-pipelock --parse "$STATE/pipelock.yaml"
+	[ "$(jq -c .api_allowlist <<<"$output")" = '["api.anthropic.com","api.github.com","pypi.org"]' ]
+	# and it is the sibling that ran, not one found on PATH
+	mkdir -p "$BATS_TEST_TMPDIR/decoy"
+	printf '#!/bin/sh\necho decoy >&2; exit 3\n' >"$BATS_TEST_TMPDIR/decoy/bb-render-pipelock"
+	chmod +x "$BATS_TEST_TMPDIR/decoy/bb-render-pipelock"
+	id=$(propose request_egress_route '{"host": "files.example", "reason": "dl"}')
+	PATH=$BATS_TEST_TMPDIR/decoy:/usr/bin:/bin run "$BB_ROOT/bin/bb-supervise" approve "$id"
+	assert_success
+	run bb-render-pipelock --parse "$STATE/pipelock.yaml"
+	[ "$(jq -c .api_allowlist <<<"$output")" = '["api.anthropic.com","api.github.com","files.example","pypi.org"]' ]
 }
 
 @test "reject records the reason, applies nothing, and needs --reason" {
