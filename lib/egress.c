@@ -1333,7 +1333,10 @@ static int listen_on(const char *spec, int *admin, struct bb_err *err)
 		strcpy(sun.sun_path, path);
 		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 			unlink(path);
-		old = umask(0177);
+		/* The agent's socket is 0666: who reaches it is the business
+		 * of its directory (the bottle's, bound into the bottle only);
+		 * docker's agent is not our uid.  The admin socket is ours. */
+		old = umask(*admin ? 0177 : 0111);
 		l = evconnlistener_new_bind(S.base, accept_cb, admin, flags, 128,
 					    (struct sockaddr *)&sun, sizeof(sun));
 		umask(old);

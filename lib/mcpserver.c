@@ -405,7 +405,7 @@ static int listen_unix(struct server *s, const char *path,
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(path, 0600) < 0 || listen(fd, 128) < 0) {
+	    chmod(path, 0666) < 0 || listen(fd, 128) < 0) {
 		int e = errno;
 
 		if (fd >= 0)

@@ -141,7 +141,7 @@ true"
 	wait_for egress.sock
 	wait_for egress.pid
 	[ "$(cat egress.pid)" = "$EGRESS_PID" ]
-	[ "$(stat -c %a egress.sock)" = 600 ]
+	[ "$(stat -c %a egress.sock)" = 666 ]
 	# curl cannot speak to an HTTP proxy on a unix socket: relay one.
 	EP=$(free_port)
 	socat "TCP-LISTEN:$EP,bind=127.0.0.1,reuseaddr,fork" "UNIX-CONNECT:$PWD/egress.sock" &

@@ -243,12 +243,13 @@ notes: not in this bottle" ]
 	grep -q "supervise listening on 127.0.0.1:$PORT; slug='$SLUG'; queue=$QUEUE; timeout=30s" "$BATS_TEST_TMPDIR/serve.log"
 }
 
-@test "serve listens on a unix socket of mode 0600 (default path under XDG_RUNTIME_DIR)" {
+@test "serve listens on a unix socket of mode 0666 in a 0700 directory (default path under XDG_RUNTIME_DIR)" {
 	bb-supervise serve --state "$STATE" 2>"$BATS_TEST_TMPDIR/serve.log" &
 	PIDS="$PIDS $!"
 	sock=$XDG_RUNTIME_DIR/bb/$SLUG/bottle/supervise.sock
 	wait_for "$sock"
-	[ "$(stat -c %a "$sock")" = 600 ]
+	[ "$(stat -c %a "$sock")" = 666 ]
+	[ "$(stat -c %a "${sock%/*}")" = 700 ]
 	run curl -s --unix-socket "$sock" -H 'Content-Type: application/json' \
 		-d '{"jsonrpc":"2.0","id":1,"method":"ping"}' http://supervise/
 	assert_success
