@@ -125,6 +125,7 @@ DEPS = \
 	catatonit \
 	clang \
 	curl \
+	docker.io \
 	gcc \
 	git \
 	iproute2 \

@@ -29,6 +29,8 @@ struct bb_bottle {
 	const char *rundir;   /* host dir of the sidecar sockets, bound whole */
 	const char *relay;    /* host path of bb-relay */
 	const char *workdir;  /* guest cwd */
+	uid_t uid;            /* the agent's uid and gid in the bottle, never 0 */
+	gid_t gid;
 	struct bb_relay_port relays[BB_MAX_RELAYS];
 	int nrelays;
 	struct bb_strv env;   /* the agent's whole environment */
@@ -38,6 +40,12 @@ struct bb_bottle {
 /* The files of /etc a bottle may see (when world-readable on the host). */
 extern const char *const bb_etc_public[];
 int bb_world_readable(const char *path);
+
+/* The agent's uid and gid in a bottle of this backend.  ns and podman
+ * map BB_GUEST_UID to our own uid in a user namespace; docker has no
+ * per-container user namespace, so its agent runs as our own uid, or as
+ * BB_GUEST_UID when we are root (the agent is never root). */
+void bb_guest_ids(const char *backend, uid_t *uid, gid_t *gid);
 
 /* Write passwd, group, hosts and the CA bundle (system bundle plus
  * ca_cert, when given) into b->guestdir. */

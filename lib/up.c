@@ -1862,6 +1862,7 @@ static int launch(struct launch *l, struct bb_err *err)
 	l->relay_path = bb_sibling("bb-relay");
 	l->b.relay = l->relay_path;
 	l->b.workdir = l->cwd ? BB_GUEST_HOME "/workspace" : BB_GUEST_HOME;
+	bb_guest_ids(l->backend, &l->b.uid, &l->b.gid);
 	if (setup_relays(l, err) < 0)
 		return -1;
 	if (strcmp(l->backend, "ns") || guest_steps_planned(l))

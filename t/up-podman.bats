@@ -1,21 +1,30 @@
 #!/usr/bin/env bats
-# bb-up on the podman backend: the same isolation as ns, from a container
-# with --network=none, a non-root user and the env from a 0600 file.  The
-# sidecars are stood in for by socat on unix sockets (--no-sidecars); the
-# real ones run on podman in t/up-egress.bats and t/up-demo.bats.
+# bb-up on the podman and docker backends: the same isolation as ns, from
+# a container with --network=none, a non-root user and the env from a 0600
+# file.  The sidecars are stood in for by socat on unix sockets
+# (--no-sidecars); the real ones run in containers in t/up-egress.bats and
+# t/up-demo.bats.  t/up-docker.bats is a link to this file: the engine is
+# the one in the file's name.
 
 load helper
-load podman
+load engine
 bats_require_minimum_version 1.5.0
 
+ENGINE=${BATS_TEST_FILENAME##*/up-}
+ENGINE=${ENGINE%.bats}
+
 setup_file() {
-	podman_setup_file
+	engine_setup_file
+}
+
+teardown_file() {
+	engine_teardown_file
 }
 
 setup() {
 	bb_setup
 	PIDS=()
-	podman_require
+	engine_require
 	# Container names are machine-wide, and other runs of this file may
 	# be going on: a slug of our own.
 	SLUG=p-$(od -An -N5 -tx1 /dev/urandom | tr -d ' \n')
@@ -26,13 +35,14 @@ setup() {
 	STATE=$XDG_STATE_HOME/bb/bottles/$SLUG
 	mkdir -p -m 0700 "$XDG_RUNTIME_DIR/bb" "$RUN" "$RUN/bottle"
 	cat >plan.json <<-EOF2
-	{"version": 1, "slug": "$SLUG", "agent": "t", "bottle": "b", "backend": "podman",
+	{"version": 1, "slug": "$SLUG", "agent": "t", "bottle": "b", "backend": "$ENGINE",
 	 "egress": {"routes": []}, "git_gate": {"repos": []}, "supervise": {"enabled": false},
 	 "env": {"LITERAL": {"source": "literal", "value": "lit-value", "origin": "bottle"}}}
 	EOF2
 	mkdir ws && echo hello >ws/file.txt
 	git -C ws init -q
-	socat "UNIX-LISTEN:$RUN/bottle/egress.sock,fork" "SYSTEM:echo egress; cat" &
+	# 0666, like the sidecars' sockets: docker's agent is not our uid.
+	socat "UNIX-LISTEN:$RUN/bottle/egress.sock,fork,mode=666" "SYSTEM:echo egress; cat" &
 	PIDS+=($!)
 	wait_for "$RUN/bottle/egress.sock"
 }
@@ -40,17 +50,18 @@ setup() {
 teardown() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
-	[ -z "${SLUG:-}" ] || pm rm -f -t 0 "bb-$SLUG" "bb-$OTHER" >/dev/null 2>&1 || true
+	[ -z "${SLUG:-}" ] || ct_rm "bb-$SLUG" "bb-$OTHER" >/dev/null 2>&1 || true
 }
 
 agent() {
-	run --separate-stderr bb-up -y -b podman -p plan.json -N -C ws t -- sh -c "$1"
+	run --separate-stderr bb-up -y -b "$ENGINE" -p plan.json -N -C ws t -- sh -c "$1"
 }
 
 # Start bb-up in the background with a long sleep as the agent; $UP is its
-# pid, $CID the container's id once it runs.
+# pid, $CID the container's id once it runs, $MNT what shows it in the
+# host's mount table.
 start_napping() {
-	bb-up -y -b podman -p plan.json -N t -- sleep "$NAP" 3>&- &
+	bb-up -y -b "$ENGINE" -p plan.json -N t -- sleep "$NAP" 3>&- &
 	UP=$!
 	PIDS+=($UP)
 	for _ in $(seq 200); do
@@ -58,8 +69,9 @@ start_napping() {
 		sleep 0.05
 	done
 	pgrep -f "^sleep $NAP" >/dev/null
-	CID=$(pm inspect -f '{{.Id}}' "bb-$SLUG")
+	CID=$(ct inspect -f '{{.Id}}' "bb-$SLUG")
 	[ -n "$CID" ]
+	MNT=$(ct_mount_mark "$CID")
 }
 
 # Wait for file $1 to hold the line $2.
@@ -71,9 +83,9 @@ wait_for_line() {
 	return 1
 }
 
-# Nothing of bottle $SLUG (container $CID) is left on the host.
+# Nothing of bottle $SLUG (container $CID, mount $MNT) is left on the host.
 assert_gone() {
-	[ -z "$(pm_containers "$SLUG")" ]
+	[ -z "$(ct_containers "$SLUG")" ]
 	run pgrep -f "sleep $NAP"
 	assert_failure
 	run pgrep -f "bb-$SLUG"
@@ -81,7 +93,7 @@ assert_gone() {
 	if [ -n "${CID:-}" ]; then
 		run pgrep -f "$CID"
 		assert_failure
-		run grep -c -e "$CID" /proc/self/mountinfo
+		run grep -c -e "$MNT" /proc/self/mountinfo
 		assert_output 0
 	fi
 	run grep -c -e "$SLUG" /proc/self/mountinfo
@@ -92,7 +104,21 @@ assert_gone() {
 	assert_output false
 }
 
-@test "podman: the agent is uid 1000 without capabilities in a copy of --cwd, with the plan's environment; the root is read-only" {
+@test "$ENGINE: doctor says it works here, and why not when the engine cannot run" {
+	run bb-up doctor
+	assert_success
+	assert_line --regexp "^$ENGINE +ok\$"
+	case $ENGINE in
+	docker) DOCKER_HOST=unix://$T/none.sock run bb-up doctor
+		assert_line "docker  unavailable: the engine does not answer 'docker version' (is dockerd running? DOCKER_HOST?)" ;;
+	*) printf '[engine]\nruntime = "none"\n' >bad.conf
+		BB_CONTAINERS_CONF=$T/bad.conf run bb-up doctor
+		assert_line --regexp "^podman +unavailable: 'podman run --rootfs' failed" ;;
+	esac
+	assert_line --regexp '^ns +ok$'
+}
+
+@test "$ENGINE: the agent is uid 1000 without capabilities in a copy of --cwd, with the plan's environment; the root is read-only" {
 	SOME_HOST_VAR=host-leak agent 'id -u; pwd; cat file.txt; echo "$HOME $LITERAL"; grep CapEff /proc/self/status
 	       git rev-parse --git-dir; env
 	       for f in /x /etc/x /usr/x /run/x /tmp/x /var/tmp/x ~/x; do
@@ -118,12 +144,12 @@ assert_gone() {
 	assert_line HTTPS_PROXY=http://127.0.0.1:9099
 	assert_line SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 	refute_output --partial host-leak
-	# Our hosts file, not podman's with the host's names.
+	# Our hosts file, not the engine's with the host's names.
 	assert_line --regexp "^127\.0\.0\.1[[:space:]]+localhost $SLUG\$"
 	refute_output --partial host.containers.internal
 }
 
-@test "podman: only the relays: no direct TCP, UDP or abstract unix socket to the host or the outside, no DNS" {
+@test "$ENGINE: only the relays: no direct TCP, UDP or abstract unix socket to the host or the outside, no DNS" {
 	port=$(free_port)
 	uport=$(free_port)
 	socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" SYSTEM:'echo host-service' &
@@ -147,7 +173,7 @@ assert_gone() {
 	       echo from-bottle | socat -t 1 - UDP:127.0.0.1:9099 2>/dev/null || echo no-udp-relay
 	       echo q | socat -t 1 - UDP:8.8.8.8:53 2>/dev/null || echo no-udp-outside
 	       getent hosts example.com || echo no-dns
-	       [ -e /etc/resolv.conf ] || echo no-resolv-conf
+	       [ -s /etc/resolv.conf ] || echo no-name-server
 	       ls /sys/class/net"
 	assert_success
 	assert_line --index 0 egress
@@ -161,7 +187,7 @@ assert_gone() {
 	assert_line no-udp-relay
 	assert_line no-udp-outside
 	assert_line no-dns
-	assert_line no-resolv-conf
+	assert_line no-name-server
 	assert_line --index $((${#lines[@]} - 1)) lo
 	refute_output --partial host-service
 	# The host's UDP listener works, and got nothing from the bottle.
@@ -171,7 +197,7 @@ assert_gone() {
 	assert_output from-host
 }
 
-@test "podman: the token is in no environment, file or argv of the container; host processes invisible" {
+@test "$ENGINE: the token is in no environment, file or argv of the container; host processes invisible" {
 	tok=tok-$RANDOM$RANDOM-s3cr3t
 	prefix=${tok%-s3cr3t}
 	# The scan below must find this copy of the token's first half.
@@ -192,19 +218,20 @@ assert_gone() {
 	assert_line 'found: /home/node/workspace/planted'
 	[ "$(grep -c '^found: ' <<<"$output")" = 1 ]
 	assert_line --regexp '^ps: sh -c'
-	refute_line --regexp '^ps: .*(socat|sleep|bats|podman run|conmon)'
+	refute_line --regexp '^ps: .*(socat|sleep|bats|podman run|docker run|conmon|containerd)'
 	[ ! -e "$STATE/agent.env" ]
 }
 
-@test "podman: teardown leaves no container, process, mount or socket; the agent's exit status is bb-up's" {
-	bb-up -y -b podman -p plan.json -N t -- sh -c \
+@test "$ENGINE: teardown leaves no container, process, mount or socket; the agent's exit status is bb-up's" {
+	bb-up -y -b "$ENGINE" -p plan.json -N t -- sh -c \
 		'touch ~/up; while [ ! -e ~/go ]; do sleep 0.05; done; exit 5' 3>&- &
 	UP=$!
 	PIDS+=($UP)
 	wait_for "$STATE/home/up" 20
-	CID=$(pm inspect -f '{{.Id}}' "bb-$SLUG")
+	CID=$(ct inspect -f '{{.Id}}' "bb-$SLUG")
 	[ ${#CID} = 64 ]
-	grep -q -e "$CID" /proc/self/mountinfo
+	MNT=$(ct_mount_mark "$CID")
+	grep -q -e "$MNT" /proc/self/mountinfo
 	touch "$STATE/home/go"
 	code=0
 	wait "$UP" || code=$?
@@ -212,14 +239,14 @@ assert_gone() {
 	assert_gone
 }
 
-@test "podman: ls shows a running bottle with its 0600 env file; down stops it" {
+@test "$ENGINE: ls shows a running bottle with its 0600 env file; down stops it" {
 	start_napping
 	run bb-up ls -j
 	assert_success
 	[ "$(jq -r '.bottles[0].slug' <<<"$output")" = "$SLUG" ]
-	[ "$(jq -r '.bottles[0].backend' <<<"$output")" = podman ]
+	[ "$(jq -r '.bottles[0].backend' <<<"$output")" = "$ENGINE" ]
 	run bb-up ls
-	assert_line --index 1 --regexp "^$SLUG +t +podman "
+	assert_line --index 1 --regexp "^$SLUG +t +$ENGINE "
 	[ "$(stat -c %a "$STATE/agent.env")" = 600 ]
 	grep -qx LITERAL=lit-value "$STATE/agent.env"
 	# The environment goes through the file, never on a host argv.
@@ -242,7 +269,7 @@ assert_gone() {
 kill_up() {
 	kill -KILL "$UP"
 	wait "$UP" || true
-	pm_wait_gone "$SLUG"
+	ct_wait_gone "$SLUG"
 	run pgrep -f "sleep $NAP"
 	assert_failure
 	[ -d "$RUN" ]
@@ -250,17 +277,17 @@ kill_up() {
 	[ "$(jq -r .running "$STATE/metadata.json")" = true ]
 }
 
-@test "podman: a SIGKILLed bb-up takes its container down; the next run cleans the rest" {
+@test "$ENGINE: a SIGKILLed bb-up takes its container down; the next run cleans the rest" {
 	start_napping
 	kill_up
 	sed "s/$SLUG/$OTHER/" plan.json >other.json
-	run --separate-stderr bb-up -y -b podman -p other.json -N t -- true
+	run --separate-stderr bb-up -y -b "$ENGINE" -p other.json -N t -- true
 	assert_success
 	[[ $stderr == *"bb-up: warning: $SLUG: cleaning up a bottle left by a dead bb-up"* ]]
 	assert_gone
 }
 
-@test "podman: a SIGKILLed bb-up's bottle is cleaned by bb-up down" {
+@test "$ENGINE: a SIGKILLed bb-up's bottle is cleaned by bb-up down" {
 	start_napping
 	kill_up
 	run bb-up ls -j
@@ -270,17 +297,21 @@ kill_up() {
 	assert_gone
 }
 
-@test "podman: resume relaunches on the recorded backend with the same home" {
-	# podman's user namespace maps container root too; ns maps only 1000.
-	inpodman='grep -Eq "^ *0 +100000 +1000$" /proc/self/uid_map && echo in-podman'
+@test "$ENGINE: resume relaunches on the recorded backend with the same home" {
+	# podman's user namespace maps container root too; ns maps only
+	# 1000; docker marks its containers with /.dockerenv.
+	case $ENGINE in
+	docker) inengine='[ -e /.dockerenv ] && echo in-docker' ;;
+	*) inengine='grep -Eq "^ *0 +100000 +1000$" /proc/self/uid_map && echo in-podman' ;;
+	esac
 	jq '.backend = "ns"' plan.json >ns.json
-	run --separate-stderr bb-up -y -b podman -p ns.json -N -C ws t -- sh -c "echo kept >~/note; $inpodman"
+	run --separate-stderr bb-up -y -b "$ENGINE" -p ns.json -N -C ws t -- sh -c "echo kept >~/note; $inengine"
 	assert_success
-	assert_output in-podman
-	[ "$(jq -r .backend "$STATE/metadata.json")" = podman ]
-	run --separate-stderr bb-up resume -y -N "$SLUG" -- sh -c "cat ~/note; $inpodman"
+	assert_output "in-$ENGINE"
+	[ "$(jq -r .backend "$STATE/metadata.json")" = "$ENGINE" ]
+	run --separate-stderr bb-up resume -y -N "$SLUG" -- sh -c "cat ~/note; $inengine"
 	assert_success
 	assert_line --index 0 kept
-	assert_line --index 1 in-podman
-	[ -z "$(pm_containers "$SLUG")" ]
+	assert_line --index 1 "in-$ENGINE"
+	[ -z "$(ct_containers "$SLUG")" ]
 }
