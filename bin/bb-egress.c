@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ca.h"
+#include "cli.h"
 #include "egress.h"
 #include "json.h"
 #include "route.h"
@@ -19,19 +20,13 @@ static const char usage_text[] =
 	" [--upstream-ca FILE] [--resolve HOST:PORT:ADDR] [--workers N]\n"
 	"       bb-egress -h\n";
 
-static _Noreturn void usage(int code)
-{
-	fputs(usage_text, code ? stderr : stdout);
-	exit(code);
-}
-
 static int cmd_ca(int argc, char **argv)
 {
 	struct bb_err err = {0};
 	int rc;
 
 	if (argc != 3 || strcmp(argv[1], "init") != 0)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	rc = bb_ca_init(argv[2], &err);
 	if (rc < 0)
 		bb_fail(&err, BB_EXIT_INPUT);
@@ -44,7 +39,7 @@ static int cmd_routes(int argc, char **argv)
 	json_t *plan, *routes;
 
 	if (argc > 2)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	plan = bb_json_load(argc == 2 ? argv[1] : "-", &err);
 	if (!plan)
 		bb_fail(&err, BB_EXIT_INPUT);
@@ -133,12 +128,12 @@ static int cmd_serve(int argc, char **argv)
 		case O_WORKERS:
 			cfg.workers = workers_arg(optarg);
 			break;
-		case 'h': usage(0);
-		default: usage(BB_EXIT_USAGE);
+		case 'h': bb_usage(usage_text, BB_EXIT_OK);
+		default: bb_usage(usage_text, BB_EXIT_USAGE);
 		}
 	}
 	if (optind != argc || !cfg.routes_path || !cfg.ca_dir)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (cfg.nlisten == 0)
 		listen[cfg.nlisten++] = "127.0.0.1:9099";
 	if (bb_egress_serve(&cfg, &tokens, &err) < 0)
@@ -150,14 +145,14 @@ int main(int argc, char **argv)
 {
 	bb_prog_init(argv[0]);
 	if (argc < 2)
-		usage(BB_EXIT_USAGE);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-		usage(0);
+		bb_usage(usage_text, BB_EXIT_OK);
 	if (strcmp(argv[1], "ca") == 0)
 		return cmd_ca(argc - 1, argv + 1);
 	if (strcmp(argv[1], "routes") == 0)
 		return cmd_routes(argc - 1, argv + 1);
 	if (strcmp(argv[1], "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
-	usage(BB_EXIT_USAGE);
+	bb_usage(usage_text, BB_EXIT_USAGE);
 }

@@ -10,22 +10,17 @@
 
 #include "bottle.h"
 #include "bstate.h"
+#include "cli.h"
 #include "err.h"
 #include "json.h"
 #include "up.h"
 
-#define USAGE \
-	"usage: bb-up [-ny] [-b backend] [-C dir] [-p plan] [-N] [-E egress-arg] ... agent [-- command [arg ...]]\n" \
-	"       bb-up resume [-y] [-N] slug [-- command [arg ...]]\n" \
-	"       bb-up ls [-j]\n" \
-	"       bb-up down slug\n" \
-	"       bb-up doctor\n"
-
-static _Noreturn void usage(FILE *f, int code)
-{
-	fputs(USAGE, f);
-	exit(code);
-}
+static const char usage_text[] =
+	"usage: bb-up [-ny] [-b backend] [-C dir] [-p plan] [-N] [-E egress-arg] ... agent [-- command [arg ...]]\n"
+	"       bb-up resume [-y] [-N] slug [-- command [arg ...]]\n"
+	"       bb-up ls [-j]\n"
+	"       bb-up down slug\n"
+	"       bb-up doctor\n";
 
 static const struct option long_opts[] = {
 	{"backend", required_argument, NULL, 'b'},
@@ -46,7 +41,7 @@ static void add_egress_arg(struct bb_up_opts *o, char *arg)
 	static int n;
 
 	if (n == 32)
-		bb_failx(2, "-E: at most 32 arguments");
+		bb_failx(BB_EXIT_USAGE, "-E: at most 32 arguments");
 	args[n++] = arg;
 	o->egress_args = args;
 }
@@ -60,7 +55,7 @@ static int parse(int argc, char **argv, struct bb_up_opts *o, int *json,
 	optind = 1;
 	while ((c = getopt_long(argc, argv, allowed, long_opts, NULL)) != -1) {
 		switch (c) {
-		case 'h': usage(stdout, 0);
+		case 'h': bb_usage(usage_text, BB_EXIT_OK);
 		case 'b': o->backend = optarg; break;
 		case 'C': o->cwd = optarg; break;
 		case 'n': o->dry_run = 1; break;
@@ -69,7 +64,7 @@ static int parse(int argc, char **argv, struct bb_up_opts *o, int *json,
 		case 'j': *json = 1; break;
 		case 'y': o->yes = 1; break;
 		case 'E': add_egress_arg(o, optarg); break;
-		default: usage(stderr, 2);
+		default: bb_usage(usage_text, BB_EXIT_USAGE);
 		}
 	}
 	return optind;
@@ -79,11 +74,11 @@ static int operand_then_cmd(int argc, char **argv, int i, const char **operand,
 			    struct bb_up_opts *o)
 {
 	if (i >= argc || !strcmp(argv[i], "--"))
-		usage(stderr, 2);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	*operand = argv[i++];
 	if (i < argc) {
 		if (strcmp(argv[i], "--") || i + 1 >= argc)
-			usage(stderr, 2);
+			bb_usage(usage_text, BB_EXIT_USAGE);
 		o->cmd = argv + i + 1;
 	}
 	return 0;
@@ -107,7 +102,7 @@ static int cmd_ls(int argc, char **argv)
 	size_t k;
 
 	if (i != argc)
-		usage(stderr, 2);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	all = bb_bottles_list(&err);
 	json_array_foreach(all, k, m)
 		if (bb_meta_active(m))
@@ -154,7 +149,7 @@ static int cmd_down(int argc, char **argv)
 	json_t *m;
 
 	if (i + 1 != argc)
-		usage(stderr, 2);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	m = load_meta_or_fail(argv[i]);
 	if (bb_meta_active(m)) {
 		pid_t pid = (pid_t)json_integer_value(json_object_get(m, "pid"));
@@ -217,9 +212,9 @@ static int cmd_doctor(int argc, char **argv)
 	int ok = 0;
 
 	if (argc > 1 && !strcmp(argv[1], "-h"))
-		usage(stdout, 0);
+		bb_usage(usage_text, BB_EXIT_OK);
 	if (argc != 1)
-		usage(stderr, 2);
+		bb_usage(usage_text, BB_EXIT_USAGE);
 	for (int i = 0; i < 3; i++) {
 		const char *why = i == 0 ? bb_ns_check() : bb_podman_check(names[i]);
 
