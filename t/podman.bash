@@ -32,18 +32,3 @@ podman_require() {
 pm() {
 	CONTAINERS_CONF=$BB_CONTAINERS_CONF podman "$@"
 }
-
-# The names of the containers (running or not) bb made for slug $1.
-pm_containers() {
-	pm ps -a --format '{{.Names}}' | grep -x "bb-$1" || true
-}
-
-# Wait up to 10 s for bb's container for slug $1 to be gone.
-pm_wait_gone() {
-	for _ in $(seq 100); do
-		[ -z "$(pm_containers "$1")" ] && return 0
-		sleep 0.1
-	done
-	echo "container bb-$1 is still there" >&2
-	return 1
-}

@@ -6,7 +6,15 @@
 # from BB_BACKEND.
 
 load helper
-load podman
+load engine
+
+setup_file() {
+	docker_setup_file
+}
+
+teardown_file() {
+	docker_teardown_file
+}
 
 demo_tools() {
 	for t in bb-gitgate bb-supervise bb-egress bb-sidecar bb-plan bb-manifest; do
@@ -35,14 +43,23 @@ assert_demo() {
 	assert_demo ns
 }
 
-@test "the demo on podman shows the same" {
+# The demo on container engine $1; then its container is gone.  (The slug
+# is in the operator's view of the proposal.)
+demo_on() {
 	demo_tools
-	podman_require
-	BB_BACKEND=podman run timeout 300 sh "$BB_ROOT/share/examples/demo.sh"
-	assert_demo podman
-	# Nothing of the bottle is left: its container is gone.  (The slug is
-	# in the operator's view of the proposal.)
+	ENGINE=$1
+	engine_require
+	BB_BACKEND=$1 run timeout 300 sh "$BB_ROOT/share/examples/demo.sh"
+	assert_demo "$1"
 	slug=$(grep -oE ' demo-[a-z0-9]+ route ' <<<"$output" | awk 'NR == 1 {print $1}')
 	[ -n "$slug" ]
-	[ -z "$(pm_containers "$slug")" ]
+	[ -z "$(ct_containers "$slug")" ]
+}
+
+@test "the demo on podman shows the same" {
+	demo_on podman
+}
+
+@test "the demo on docker shows the same" {
+	demo_on docker
 }

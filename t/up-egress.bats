@@ -1,13 +1,21 @@
 #!/usr/bin/env bats
-# bb-up end to end on the ns backend (and podman, where it says so):
+# bb-up end to end on the ns backend (and podman and docker, where it says so):
 # bb-manifest | bb-plan, bb-sidecar running bb-egress, the agent reaching
 # a local HTTPS API through the relay, with the credential injected
 # outside the bottle.
 
 load helper
-load podman
+load engine
 load up-lib
 bats_require_minimum_version 1.5.0
+
+setup_file() {
+	docker_setup_file
+}
+
+teardown_file() {
+	docker_teardown_file
+}
 
 setup() {
 	up_setup
@@ -30,12 +38,23 @@ setup() {
 
 teardown() {
 	up_teardown
-	# A podman test that failed half-way leaves no container behind.
-	if [ -n "${BB_CONTAINERS_CONF:-}" ]; then
+	# A container test that failed half-way leaves no container behind.
+	if [ -n "${ENGINE:-}" ]; then
 		for s in $(ls "$XDG_STATE_HOME/bb/bottles" 2>/dev/null); do
-			pm rm -f -t 0 "bb-$s" >/dev/null 2>&1 || true
+			ct_rm "bb-$s" >/dev/null 2>&1 || true
 		done
 	fi
+}
+
+# on_engine ENGINE FUNCTION: run the test's FUNCTION with the bottle on
+# that container engine; then no container of the test is left.
+on_engine() {
+	ENGINE=$1
+	engine_require
+	BACKEND=$ENGINE "$2"
+	for s in $(ls "$XDG_STATE_HOME/bb/bottles"); do
+		[ -z "$(ct_containers "$s")" ]
+	done
 }
 
 up() {
@@ -94,13 +113,15 @@ probe_bottle() {
 }
 
 @test "podman: the credential injected, the token nowhere in the container, the sidecars invisible" {
-	podman_require
-	BACKEND=podman probe_bottle
-	[ -z "$(pm_containers "$(ls "$XDG_STATE_HOME/bb/bottles")")" ]
+	on_engine podman probe_bottle
+}
+
+@test "docker: the credential injected, the token nowhere in the container, the sidecars invisible" {
+	on_engine docker probe_bottle
 }
 
 # bb-up is SIGKILLed with its sidecars running: they stop on their own,
-# and so does the bottle (ns: --die-with-parent; podman: the client's
+# and so does the bottle (ns: --die-with-parent; containers: the client's
 # SIGTERM); the next run cleans what is left (the runtime directory, the
 # metadata).
 killed_then_next_run() {
@@ -115,7 +136,6 @@ killed_then_next_run() {
 	done
 	pgrep -f "^sleep $nap" >/dev/null
 	slug=$(ls "$XDG_STATE_HOME/bb/bottles")
-	KILLED=$slug
 	pgrep -f "bb-egress serve --routes $XDG_STATE_HOME/bb/bottles/$slug/" >/dev/null
 	kill -KILL "$up"
 	wait "$up" || true
@@ -129,9 +149,9 @@ killed_then_next_run() {
 	# ... and the next run cleans what is left.
 	[ -d "$XDG_RUNTIME_DIR/bb/$slug" ]
 	[ "$(jq -r .running "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = true ]
-	if [ "${BACKEND:-}" = podman ]; then
+	if [ -n "${ENGINE:-}" ]; then
 		# The container went down with bb-up.
-		pm_wait_gone "$slug"
+		ct_wait_gone "$slug"
 	fi
 	run pgrep -f "sleep $nap"
 	assert_failure
@@ -155,9 +175,11 @@ killed_then_next_run() {
 }
 
 @test "podman: a SIGKILLed bb-up's sidecars, container and sockets are gone or cleaned by the next run" {
-	podman_require
-	BACKEND=podman killed_then_next_run
-	[ -z "$(pm_containers "$KILLED")" ]
+	on_engine podman killed_then_next_run
+}
+
+@test "docker: a SIGKILLed bb-up's sidecars, container and sockets are gone or cleaned by the next run" {
+	on_engine docker killed_then_next_run
 }
 
 @test "the token is on no host argv, in no state file and in no log" {
@@ -186,7 +208,7 @@ killed_then_next_run() {
 }
 
 # The agent exits: the sidecars, their sockets, the bottle's mounts and
-# processes (the container on podman) are gone.
+# processes (the container on podman or docker) are gone.
 gone_after_exit() {
 	local slug
 	up 'exit 3'
@@ -207,7 +229,6 @@ gone_after_exit() {
 	[ "$(jq -r .agent "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = demo ]
 	[ "$(jq -r .cwd "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = "$T/ws" ]
 	[ "$(jq -r .backend "$XDG_STATE_HOME/bb/bottles/$slug/metadata.json")" = "${BACKEND:-ns}" ]
-	GONE=$slug
 }
 
 @test "sidecars and sockets are gone after the agent exits" {
@@ -215,9 +236,11 @@ gone_after_exit() {
 }
 
 @test "podman: sidecars, sockets and the container are gone after the agent exits" {
-	podman_require
-	BACKEND=podman gone_after_exit
-	[ -z "$(pm_containers "$GONE")" ]
+	on_engine podman gone_after_exit
+}
+
+@test "docker: sidecars, sockets and the container are gone after the agent exits" {
+	on_engine docker gone_after_exit
 }
 
 @test "the workspace is the copy of -C and the prompt is in the home" {
