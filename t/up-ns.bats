@@ -5,6 +5,7 @@ bats_require_minimum_version 1.5.0
 # (--no-sidecars), so this file depends on no other tool.
 
 load helper
+load up-lib
 
 SLUG=t-abcde
 
@@ -114,55 +115,23 @@ supervise"
 
 @test "no direct TCP to a host loopback service nor to the outside; no host abstract unix socket" {
 	port=$(free_port)
-	socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" SYSTEM:'echo host-service' &
-	PIDS+=($!)
-	socat "TCP6-LISTEN:$port,bind=[::1],fork,reuseaddr" SYSTEM:'echo host-service6' &
-	PIDS+=($!)
-	socat "ABSTRACT-LISTEN:bb-test-$port,fork" SYSTEM:'echo host-abstract' &
-	PIDS+=($!)
-	wait_for "127.0.0.1:$port"
-	wait_for "abstract:bb-test-$port"
-	socat -t 1 - "ABSTRACT-CONNECT:bb-test-$port" </dev/null | grep -qx host-abstract
-	agent "socat -t 1 - TCP:127.0.0.1:$port </dev/null 2>&1 || echo refused-loopback
-	       socat -t 1 - ABSTRACT-CONNECT:bb-test-$port </dev/null 2>&1 || echo refused-abstract
-	       socat -t 1 - TCP6:[::1]:$port </dev/null 2>&1 || echo refused-loopback6
-	       socat -t 1 - TCP:1.1.1.1:443,connect-timeout=2 </dev/null 2>&1 || echo refused-outside
-	       socat -t 1 - TCP6:[2606:4700::1111]:443,connect-timeout=2 </dev/null 2>&1 || echo refused-outside6"
+	up_host_listeners "$port"
+	agent "$(up_escape_probes "$port")"
 	assert_success
-	refute_output --partial host-service
-	refute_output --partial host-abstract
-	assert_line refused-loopback
-	assert_line refused-abstract
-	assert_line refused-loopback6
-	assert_line refused-outside
-	assert_line refused-outside6
+	up_assert_escapes_refused
 	assert_output --partial 'Network is unreachable'
 }
 
 @test "no UDP (to the host, the relay address or the outside) and no DNS" {
 	uport=$(free_port)
-	socat -u "UDP-RECV:$uport,bind=127.0.0.1" OPEN:udp.log,creat,append &
-	PIDS+=($!)
-	agent "echo from-bottle | socat -t 1 - UDP:127.0.0.1:$uport 2>/dev/null
-	       echo from-bottle | socat -t 1 - UDP:127.0.0.1:9099 2>/dev/null || echo no-udp-relay
-	       echo q | socat -t 1 - UDP:8.8.8.8:53 2>&1 || echo no-udp
-	       getent hosts example.com || echo no-dns
+	up_udp_listener "$uport"
+	agent "$(up_udp_probes "$uport")
 	       [ -e /etc/resolv.conf ] || echo no-resolv-conf
 	       ip -o link | wc -l"
 	assert_success
-	assert_line no-udp-relay
-	assert_line no-udp
-	assert_line no-dns
 	assert_line no-resolv-conf
 	assert_line 1
-	# The host's UDP listener works, and got nothing from the bottle.
-	echo from-host | socat -u - "UDP:127.0.0.1:$uport"
-	for _ in $(seq 100); do
-		grep -q from-host udp.log 2>/dev/null && break
-		sleep 0.05
-	done
-	run cat udp.log
-	assert_output from-host
+	up_assert_udp_refused "$uport"
 }
 
 @test "host processes are invisible" {

@@ -8,6 +8,7 @@
 
 load helper
 load engine
+load up-lib
 bats_require_minimum_version 1.5.0
 
 ENGINE=${BATS_TEST_FILENAME##*/up-}
@@ -72,15 +73,6 @@ start_napping() {
 	CID=$(ct inspect -f '{{.Id}}' "bb-$SLUG")
 	[ -n "$CID" ]
 	MNT=$(ct_mount_mark "$CID")
-}
-
-# Wait for file $1 to hold the line $2.
-wait_for_line() {
-	for _ in $(seq 100); do
-		grep -qx -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # Nothing of bottle $SLUG (container $CID, mount $MNT) is left on the host.
@@ -152,49 +144,20 @@ assert_gone() {
 @test "$ENGINE: only the relays: no direct TCP, UDP or abstract unix socket to the host or the outside, no DNS" {
 	port=$(free_port)
 	uport=$(free_port)
-	socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" SYSTEM:'echo host-service' &
-	PIDS+=($!)
-	socat "TCP6-LISTEN:$port,bind=[::1],fork,reuseaddr" SYSTEM:'echo host-service6' &
-	PIDS+=($!)
-	socat -u "UDP-RECV:$uport,bind=127.0.0.1" OPEN:udp.log,creat,append &
-	PIDS+=($!)
-	socat "ABSTRACT-LISTEN:bb-test-$port,fork" SYSTEM:'echo host-abstract' &
-	PIDS+=($!)
-	wait_for "127.0.0.1:$port"
-	wait_for "abstract:bb-test-$port"
-	socat -t 1 - "ABSTRACT-CONNECT:bb-test-$port" </dev/null | grep -qx host-abstract
+	up_host_listeners "$port"
+	up_udp_listener "$uport"
 	agent "echo ping | socat -t 2 - TCP:127.0.0.1:9099
-	       socat -t 1 - ABSTRACT-CONNECT:bb-test-$port </dev/null 2>/dev/null || echo refused-abstract
-	       socat -t 1 - TCP:127.0.0.1:$port </dev/null 2>/dev/null || echo refused-loopback
-	       socat -t 1 - TCP6:[::1]:$port </dev/null 2>/dev/null || echo refused-loopback6
-	       socat -t 1 - TCP:1.1.1.1:443,connect-timeout=2 </dev/null 2>/dev/null || echo refused-outside
-	       socat -t 1 - TCP6:[2606:4700::1111]:443,connect-timeout=2 </dev/null 2>/dev/null || echo refused-outside6
-	       echo from-bottle | socat -t 1 - UDP:127.0.0.1:$uport 2>/dev/null
-	       echo from-bottle | socat -t 1 - UDP:127.0.0.1:9099 2>/dev/null || echo no-udp-relay
-	       echo q | socat -t 1 - UDP:8.8.8.8:53 2>/dev/null || echo no-udp-outside
-	       getent hosts example.com || echo no-dns
+	       $(up_escape_probes "$port")
+	       $(up_udp_probes "$uport")
 	       [ -s /etc/resolv.conf ] || echo no-name-server
 	       ls /sys/class/net"
 	assert_success
 	assert_line --index 0 egress
 	assert_line --index 1 ping
-	assert_line refused-loopback
-	assert_line refused-loopback6
-	assert_line refused-abstract
-	refute_output --partial host-abstract
-	assert_line refused-outside
-	assert_line refused-outside6
-	assert_line no-udp-relay
-	assert_line no-udp-outside
-	assert_line no-dns
+	up_assert_escapes_refused
 	assert_line no-name-server
 	assert_line --index $((${#lines[@]} - 1)) lo
-	refute_output --partial host-service
-	# The host's UDP listener works, and got nothing from the bottle.
-	echo from-host | socat -u - "UDP:127.0.0.1:$uport"
-	wait_for_line udp.log from-host
-	run cat udp.log
-	assert_output from-host
+	up_assert_udp_refused "$uport"
 }
 
 @test "$ENGINE: the token is in no environment, file or argv of the container; host processes invisible" {
