@@ -151,6 +151,24 @@ int bb_mkdir_p(const char *path, mode_t mode, struct bb_err *err)
 	return 0;
 }
 
+int bb_private_dir(const char *path, struct bb_err *err)
+{
+	struct stat st;
+
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return bb_errf(err, path, "could not create: %s", strerror(errno));
+	if (lstat(path, &st) < 0)
+		return bb_errf(err, path, "%s", strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+		return bb_errf(err, path,
+			       "not a private directory of uid %u (%s, owner %u, mode %04o): "
+			       "remove it, or set XDG_RUNTIME_DIR",
+			       (unsigned)geteuid(), S_ISDIR(st.st_mode) ? "a directory"
+			       : S_ISLNK(st.st_mode) ? "a symlink" : "not a directory",
+			       (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+	return 0;
+}
+
 char *bb_expand_tilde(const char *path)
 {
 	const char *home = getenv("HOME");

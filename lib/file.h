@@ -22,6 +22,11 @@ int bb_write_file_atomic(const char *path, const void *data, size_t len,
 
 /* mkdir -p with mode for each created component. */
 int bb_mkdir_p(const char *path, mode_t mode, struct bb_err *err);
+/* Make path (its parents must exist) a directory of ours that no one
+ * else may write, or check that it already is one: not a symlink, owned
+ * by our uid, not group- or world-writable.  For roots under a shared
+ * directory such as /tmp, where another user could have made it first. */
+int bb_private_dir(const char *path, struct bb_err *err);
 
 /* Expand a leading "~" or "~/" using $HOME; returns malloc'd string. */
 char *bb_expand_tilde(const char *path);

@@ -273,8 +273,10 @@ static int prepare_dirs(struct launch *l, struct bb_err *err)
 	l->home = path2(l->state, "home");
 	l->guestdir = path2(l->state, "guest");
 	l->socks = path2(l->run, SOCK_DIR);
+	/* The runtime root may be /tmp/bb-UID: another user's, if made first. */
 	if (bb_mkdir_p(l->state, 0700, err) < 0 ||
 	    bb_mkdir_p(l->home, 0700, err) < 0 ||
+	    bb_private_dir(bb_runtime_root(), err) < 0 ||
 	    bb_mkdir_p(l->socks, 0700, err) < 0)
 		return -1;
 	if (write_metadata(l, err) < 0)

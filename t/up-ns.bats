@@ -322,3 +322,21 @@ supervise"
 	run bb-up doctor
 	assert_line --regexp '^ns +ok$'
 }
+
+@test "a runtime root that another user could write, or that is a symlink, is refused" {
+	chmod 0777 "$XDG_RUNTIME_DIR/bb"
+	agent 'echo started'
+	assert_failure 1
+	refute_output --partial started
+	assert_equal "${stderr##*$'\n'}" "bb-up: error: $XDG_RUNTIME_DIR/bb: not a private directory of uid $(id -u) (a directory, owner $(id -u), mode 0777): remove it, or set XDG_RUNTIME_DIR"
+	chmod 0700 "$XDG_RUNTIME_DIR/bb"
+	chown 65534 "$XDG_RUNTIME_DIR/bb"
+	agent 'echo started'
+	assert_failure 1
+	[[ $stderr == *"(a directory, owner 65534, mode 0700)"* ]]
+	mv "$XDG_RUNTIME_DIR/bb" "$T/elsewhere"
+	ln -s "$T/elsewhere" "$XDG_RUNTIME_DIR/bb"
+	agent 'echo started'
+	assert_failure 1
+	[[ $stderr == *"(a symlink, owner $(id -u), mode 0777)"* ]]
+}
