@@ -1,14 +1,24 @@
 #!/usr/bin/env bats
-# bb-up with Codex host-credential forwarding on the ns backend: the host
-# access token reaches only bb-egress (as the EGRESS_TOKEN_N slot shared by
-# api.openai.com and chatgpt.com); the bottle gets the dummy auth.json,
-# CODEX_HOME, the pre-copy reset of stale runtime DBs and the verify step,
-# answered by a stand-in `codex` (t/codex-standin) on the agent's PATH that
-# accepts only a well-formed dummy auth.json.
+# bb-up with Codex host-credential forwarding on the ns backend (the
+# provider steps on podman and docker too): the host access token reaches
+# only bb-egress (as the EGRESS_TOKEN_N slot shared by api.openai.com and
+# chatgpt.com); the bottle gets the dummy auth.json, CODEX_HOME, the
+# pre-copy reset of stale runtime DBs and the verify step, answered by a
+# stand-in `codex` (t/codex-standin) on the agent's PATH that accepts only
+# a well-formed dummy auth.json.
 
 load helper
 load up-lib
+load engine
 bats_require_minimum_version 1.5.0
+
+setup_file() {
+	docker_setup_file
+}
+
+teardown_file() {
+	docker_teardown_file
+}
 
 SLUG=demo-cxfwd
 
@@ -27,6 +37,7 @@ setup() {
 
 teardown() {
 	up_teardown
+	[ -z "${ENGINE:-}" ] || ct_rm "bb-$SLUG" >/dev/null 2>&1 || true
 }
 
 # A hostile host auth.json (as in t/plan-codex.bats): every secret holds
@@ -51,7 +62,7 @@ PY
 }
 
 up() {
-	run --separate-stderr bb-up -y -p plan.json -E --upstream-ca="$T/ca.pem" \
+	run --separate-stderr bb-up -y ${BACKEND:+-b "$BACKEND"} -p plan.json -E --upstream-ca="$T/ca.pem" \
 		-E "--resolve=api.openai.com:443:$ADDR" -E "--resolve=chatgpt.com:443:$ADDR" \
 		demo -- sh -c "$1"
 }
@@ -141,4 +152,35 @@ up() {
 	[ "$(jq -c . <<<"$json_line")" = '{"mcp_servers":{"supervise":{"url":"http://127.0.0.1:9100/mcp"}},"projects":{"/home/node":{"trust_level":"trusted"}}}' ]
 	assert_line --index 1 600
 	[ "$(sed 1,2d <<<"$output" | jq -r .result.serverInfo.name)" = bb-supervise ]
+}
+
+# The provider's steps in a container of engine $1, as on ns: pre-copy
+# clears the stale DBs, the verify step accepts the dummy auth.json, the
+# token is injected outside; then a verify step that refuses stops the
+# launch with the same message.  No container is left.
+provision_on() {
+	ENGINE=$1
+	engine_require
+	mkdir -p "$BHOME/.codex"
+	touch "$BHOME/.codex/state_5.sqlite" "$BHOME/.codex/keep.txt"
+	BACKEND=$1 up 'ls -A ~/.codex | sort; curl -sS https://api.openai.com/v1/x; echo; id -u'
+	assert_success
+	assert_equal "$(sed -n 1,3p <<<"$output")" "$(printf '%s\n' auth.json config.toml keep.txt)"
+	[ "$(sed -n 4p <<<"$output" | jq -r .authorization)" = "Bearer <${#TOKEN} bytes>" ]
+	assert_line --index 4 1000
+	jq '(.provider.files[] | select(.path | endswith("/auth.json")) | .content) = "{}"' plan.json >bad.json
+	mv bad.json plan.json
+	BACKEND=$1 up 'echo started'
+	assert_failure 1
+	refute_output --partial started
+	[[ ${stderr##*$'\n'} == "bb-up: error: agent provider provisioning: codex host credentials: dummy auth was copied into the guest, but Codex did not accept it: "* ]]
+	[ -z "$(ct_containers "$SLUG")" ]
+}
+
+@test "podman: pre-copy and the verify step run in the container" {
+	provision_on podman
+}
+
+@test "docker: pre-copy and the verify step run in the container" {
+	provision_on docker
 }
