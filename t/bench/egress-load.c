@@ -6,6 +6,8 @@
  * verified against a CA file, then HTTP/1.1 GETs.  -n threads each keep one
  * connection; with -C every request opens a new connection (and a full TLS
  * handshake, no session resumption), and says Connection: close.
+ * -r N: each thread makes exactly N requests instead of running -d SECS
+ * (for counts that do not depend on the machine's load).
  * Prints "requests errors seconds". */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,6 +24,7 @@
 
 static const char *host, *path = "/", *cafile;
 static int port, proxy, nthreads = 16, secs = 5, close_mode;
+static long per_thread; /* -r: requests per thread, then stop */
 static SSL_CTX *ctx;
 static volatile int stop;
 
@@ -131,7 +134,7 @@ static void *worker(void *arg)
 	struct result *r = arg;
 	SSL *ssl = NULL;
 
-	while (!stop) {
+	while (!stop && (!per_thread || r->ok + r->err < per_thread)) {
 		if (!ssl && !(ssl = open_conn())) {
 			r->err++;
 			continue;
@@ -161,7 +164,7 @@ int main(int argc, char **argv)
 	struct result *r;
 	long ok = 0, err = 0;
 
-	while ((c = getopt(argc, argv, "h:P:p:c:n:d:C")) != -1) {
+	while ((c = getopt(argc, argv, "h:P:p:c:n:d:r:C")) != -1) {
 		switch (c) {
 		case 'h': host = optarg; break;
 		case 'P': port = atoi(optarg); break;
@@ -169,6 +172,7 @@ int main(int argc, char **argv)
 		case 'c': cafile = optarg; break;
 		case 'n': nthreads = atoi(optarg); break;
 		case 'd': secs = atoi(optarg); break;
+		case 'r': per_thread = atol(optarg); break;
 		case 'C': close_mode = 1; break;
 		default: return 2;
 		}
@@ -176,7 +180,7 @@ int main(int argc, char **argv)
 	if (optind < argc)
 		path = argv[optind];
 	if (!host || !port || !cafile) {
-		fprintf(stderr, "usage: egress-load -h HOST -P PORT -c CAFILE [-p PROXYPORT] [-n N] [-d SECS] [-C] [PATH]\n");
+		fprintf(stderr, "usage: egress-load -h HOST -P PORT -c CAFILE [-p PROXYPORT] [-n N] [-d SECS | -r REQS] [-C] [PATH]\n");
 		return 2;
 	}
 	ctx = SSL_CTX_new(TLS_client_method());
@@ -189,8 +193,10 @@ int main(int argc, char **argv)
 	r = calloc(nthreads, sizeof(*r));
 	for (i = 0; i < nthreads; i++)
 		pthread_create(&t[i], NULL, worker, &r[i]);
-	sleep(secs);
-	stop = 1;
+	if (!per_thread) {
+		sleep(secs);
+		stop = 1;
+	}
 	for (i = 0; i < nthreads; i++) {
 		pthread_join(t[i], NULL);
 		ok += r[i].ok;
