@@ -37,6 +37,22 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-}${ASAN_OPTIONS:+:}quarantine_size_mb=4"
 	grep -q '"path":"/big.bin","decision":"allow","status":200,"reason":"","bytes":1048' audit.log
 }
 
+@test "an agent that stops reading holds the upstream back" {
+	egress_routes
+	jq '.routes[1].path_allowlist = ["/"]' routes.json >r && mv r routes.json
+	egress_start
+	pcurl -o /dev/null "https://up.test:$NP/v1/hello"
+	base=$(vmhwm "$EGRESS_PID")
+	# Nobody reads curl's pipe for 3 s: the pipe and the sockets fill, and
+	# bb-egress must stop reading from nginx rather than take the body in.
+	got=$(pcurl "https://other.test:$NP/big.bin" | { sleep 3; sha256sum; })
+	want=$(sha256sum <"$CERTS/www/big.bin")
+	[ "${got%% *}" = "${want%% *}" ]
+	peak=$(vmhwm "$EGRESS_PID")
+	echo "VmHWM before $base KiB, after $peak KiB" >&3
+	[ $((peak - base)) -lt 20480 ]
+}
+
 @test "a 100 MB upload streams through with bounded proxy memory" {
 	egress_start
 	pcurl -o /dev/null "https://up.test:$NP/v1/hello"
