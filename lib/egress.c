@@ -25,6 +25,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -61,6 +62,7 @@ struct upstream {
 	int port;
 	int tls;
 	int ready;                /* bytes may go to bev */
+	int connected;            /* its socket is (write_now may run) */
 	int proxy_wait;           /* waiting for the parent proxy's 200 */
 	http_parser p;
 	struct bb_http_msg msg;
@@ -1125,6 +1127,39 @@ static int handle_head(struct conn *c)
 
 /* ---- callbacks ---------------------------------------------------- */
 
+/* Write what bev holds in this loop turn.  Left to itself libevent arms
+ * EPOLLOUT when output arrives, waits a turn for the socket to report
+ * writable, writes, and disarms: two epoll_ctl and an epoll_wait for each
+ * write of a keep-alive exchange.  Running its write handler now makes
+ * the arm and the disarm cancel out in the changelist; a socket that is
+ * full gets EAGAIN and waits for EPOLLOUT as before, so backpressure is
+ * unchanged.  Never for a socket still connecting (the handler would take
+ * the run for the end of the connect) nor during a TLS handshake. */
+static void write_now(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (under) /* a TLS filter writes its records into under at once */
+		bev = under;
+	else if (ssl && !SSL_is_init_finished(ssl))
+		return;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) &&
+	    event_pending(&bev->ev_write, EV_WRITE, NULL))
+		event_active(&bev->ev_write, EV_WRITE, 1);
+}
+
+/* After a callback that may have queued bytes for either side. */
+static void write_both(struct conn *c)
+{
+	struct upstream *u = c->up;
+
+	if (c->bev)
+		write_now(c->bev);
+	if (u && u->bev && u->ready && u->connected)
+		write_now(u->bev);
+}
+
 static void client_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
@@ -1146,6 +1181,8 @@ static void client_read(struct bufferevent *bev, void *arg)
 	}
 	if (rc < 0)
 		conn_free(c);
+	else
+		write_both(c);
 }
 
 static void client_write(struct bufferevent *bev, void *arg)
@@ -1191,6 +1228,8 @@ static void up_read(struct bufferevent *bev, void *arg)
 	/* A refusal is queued for the agent: client_write frees once sent. */
 	if (rc < 0 && c->st != C_CLOSING)
 		conn_free(c);
+	else
+		write_both(c);
 }
 
 static void up_write(struct bufferevent *bev, void *arg)
@@ -1247,6 +1286,7 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		u->connected = 1;
 		if (!u->proxy_wait)
 			bufferevent_set_timeouts(bev, &tv, &tv);
 		if (u->proxy_wait)
@@ -1262,6 +1302,8 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 		if (u->msg.complete) {
 			if (exchange_done(c) < 0)
 				conn_free(c);
+			else
+				write_both(c);
 			return;
 		}
 	}
