@@ -92,10 +92,13 @@ static void guest_file(struct bb_strv *a, const struct bb_bottle *b,
 	bb_strv_push(a, dest);
 }
 
-static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd,
-		       int infofd)
+/* bwrap's options: they name host paths (the state directory, the
+ * bottle's home and socket directory, bb-relay), so they travel through
+ * --args, never on bwrap's argv, which the bottle's pid 1 (bwrap itself)
+ * would show to the agent in /proc/1/cmdline. */
+static void bwrap_options(struct bb_strv *a, const struct bb_bottle *b,
+			  int infofd)
 {
-	bb_strv_push(a, BWRAP);
 	bb_strv_push(a, "--info-fd");
 	bb_strv_pushf(a, "%d", infofd);
 	bb_strv_push(a, "--unshare-all"); /* user pid mount net ipc uts cgroup */
@@ -139,6 +142,17 @@ static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd,
 	bb_strv_push(a, "/");
 	bb_strv_push(a, "--chdir");
 	bb_strv_push(a, b->workdir);
+}
+
+/* bwrap --args N, then the command: bb-relay by its guest path, with guest
+ * socket paths only.  bwrap ignores a command given inside --args, so the
+ * command stays on the argv. */
+static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int argsfd,
+		       int envfd)
+{
+	bb_strv_push(a, BWRAP);
+	bb_strv_push(a, "--args");
+	bb_strv_pushf(a, "%d", argsfd);
 	bb_strv_push(a, "--");
 	bb_strv_push(a, BB_GUEST_RUN "/bb-relay");
 	bb_strv_push(a, "-e");
@@ -153,17 +167,13 @@ static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int envfd,
 		bb_strv_push(a, *p);
 }
 
-/* The agent's environment travels in an anonymous memory file, never on
- * an argv the host process table shows. */
-static int env_memfd(const struct bb_strv *env, struct bb_err *err)
+/* Each string of sv with its NUL, the format of bwrap --args and of
+ * bb-relay -e. */
+static int write_strings(int fd, const struct bb_strv *sv, const char *what,
+			 struct bb_err *err)
 {
-	int fd = memfd_create("bb-agent-env", 0);
-
-	if (fd < 0)
-		return bb_errf(err, "agent environment", "memfd_create: %s",
-			       strerror(errno));
-	for (size_t i = 0; i < env->n; i++) {
-		const char *s = env->v[i];
+	for (size_t i = 0; i < sv->n; i++) {
+		const char *s = sv->v[i];
 		size_t len = strlen(s) + 1, off = 0;
 
 		while (off < len) {
@@ -171,13 +181,28 @@ static int env_memfd(const struct bb_strv *env, struct bb_err *err)
 
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w < 0) {
-				close(fd);
-				return bb_errf(err, "agent environment",
-					       "write: %s", strerror(errno));
-			}
+			if (w < 0)
+				return bb_errf(err, what, "write: %s",
+					       strerror(errno));
 			off += (size_t)w;
 		}
+	}
+	return 0;
+}
+
+/* sv in an anonymous memory file, read from its start: what bwrap and
+ * bb-relay read never sits on an argv or in a file.  Close-on-exec: only
+ * the child that keeps it (bb_child.keep) gets it. */
+static int strings_memfd(const char *name, const struct bb_strv *sv,
+			 const char *what, struct bb_err *err)
+{
+	int fd = memfd_create(name, MFD_CLOEXEC);
+
+	if (fd < 0)
+		return bb_errf(err, what, "memfd_create: %s", strerror(errno));
+	if (write_strings(fd, sv, what, err) < 0) {
+		close(fd);
+		return -1;
 	}
 	lseek(fd, 0, SEEK_SET);
 	return fd;
@@ -188,35 +213,42 @@ static int env_memfd(const struct bb_strv *env, struct bb_err *err)
 static pid_t spawn_bwrap(const struct bb_bottle *b, int envfd, int *infofd,
 			 struct bb_err *err)
 {
-	struct bb_strv a = {0}, env = {0};
+	struct bb_strv a = {0}, opts = {0}, env = {0};
 	struct bb_child sp;
-	int info[2], keep[2];
-	pid_t pid;
+	int info[2], keep[3];
+	pid_t pid = -1;
 
 	if (pipe2(info, O_CLOEXEC) < 0)
 		return bb_errf(err, "bwrap", "pipe: %s", strerror(errno));
+	bwrap_options(&opts, b, info[1]);
 	keep[0] = envfd;
 	keep[1] = info[1];
-	bwrap_argv(&a, b, envfd, info[1]);
-	bb_strv_push(&env, "PATH=/usr/bin:/bin");
-	bb_child_init(&sp, a.v);
-	sp.envp = env.v;
-	sp.keep = keep;
-	sp.nkeep = 2;
-	pid = bb_child_start(&sp, err);
+	keep[2] = strings_memfd("bb-bwrap-args", &opts, "bwrap --args", err);
+	if (keep[2] >= 0) {
+		bwrap_argv(&a, b, keep[2], envfd);
+		bb_strv_push(&env, "PATH=/usr/bin:/bin");
+		bb_child_init(&sp, a.v);
+		sp.envp = env.v;
+		sp.keep = keep;
+		sp.nkeep = 3;
+		pid = bb_child_start(&sp, err);
+		close(keep[2]);
+	}
 	close(info[1]);
 	if (pid < 0)
 		close(info[0]);
 	else
 		*infofd = info[0];
 	bb_strv_free(&a);
+	bb_strv_free(&opts);
 	bb_strv_free(&env);
 	return pid;
 }
 
 pid_t bb_ns_start(const struct bb_bottle *b, int *infofd, struct bb_err *err)
 {
-	int envfd = env_memfd(&b->env, err);
+	int envfd = strings_memfd("bb-agent-env", &b->env,
+				  "agent environment", err);
 	pid_t pid;
 
 	if (envfd < 0)
@@ -245,25 +277,8 @@ pid_t bb_ns_start_gated(const struct bb_bottle *b, int *infofd, int *envw,
 
 int bb_ns_release(int envw, const struct bb_strv *env, struct bb_err *err)
 {
-	int rc = 0;
+	int rc = write_strings(envw, env, "agent environment", err);
 
-	for (size_t i = 0; i < env->n && rc == 0; i++) {
-		const char *s = env->v[i];
-		size_t len = strlen(s) + 1, off = 0;
-
-		while (off < len) {
-			ssize_t w = write(envw, s + off, len - off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0) {
-				rc = bb_errf(err, "agent environment", "write: %s",
-					     strerror(errno));
-				break;
-			}
-			off += (size_t)w;
-		}
-	}
 	close(envw);
 	return rc;
 }

@@ -89,6 +89,9 @@ probe_bottle() {
 	assert_line 'ps: bb-relay'
 	refute_line --regexp '^ps: (bb-sidecar|bb-egress|bb-gitgate|bb-supervise|python3|bash|sshd)$'
 	refute_output --partial "$UP_TEST_TOKEN"
+	# Nor any host path: no argv names the state or the runtime directory.
+	refute_output --partial "$XDG_STATE_HOME"
+	refute_output --partial "$XDG_RUNTIME_DIR"
 }
 
 @test "an allowed request gets the credential injected outside the bottle" {

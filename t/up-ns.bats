@@ -145,6 +145,16 @@ supervise"
 	assert_line --partial 'bb-relay'
 }
 
+@test "no argv in the bottle shows a host path; bwrap's own is --args" {
+	agent 'for p in /proc/[0-9]*; do tr "\0" " " <$p/cmdline; echo; done'
+	assert_success
+	refute_output --partial "$XDG_STATE_HOME"
+	refute_output --partial "$XDG_RUNTIME_DIR"
+	refute_output --partial "$BB_ROOT"
+	refute_output --partial "$T"
+	assert_line --regexp '^/usr/bin/bwrap --args [0-9]+ -- /run/bb/bb-relay -e [0-9]+ -l 9099:/run/bb/sock/egress.sock -- sh -c '
+}
+
 @test "a token in bb-up's environment never reaches the bottle" {
 	tok=tok-$RANDOM-s3cr3t
 	EGRESS_TOKEN_0=$tok GH_PAT=$tok agent 'cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr "\0" "\n"; grep -rs . ~ /tmp /run/bb 2>/dev/null | head -n 1000; env'
