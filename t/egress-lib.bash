@@ -2,6 +2,8 @@
 # bb-egress in front of it, all on loopback.  A file that loads this gets
 # the setup_file/teardown_file/teardown below unless it defines its own.
 
+. "$BB_ROOT/t/tls-upstream.sh"
+
 setup_file() {
 	nginx_setup_file
 }
@@ -16,46 +18,20 @@ teardown() {
 
 # Test CA and a server certificate for up.test and other.test.
 egress_make_certs() {
-	local d=$1
-	mkdir -p "$d"
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/tca.key" -out "$d/tca.pem" -subj /CN=bb-test-ca -days 2 \
-		-addext basicConstraints=critical,CA:TRUE 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$d/srv.key" -out "$d/srv.csr" -subj /CN=up.test 2>/dev/null
-	printf 'subjectAltName=DNS:up.test,DNS:other.test,DNS:empty.test,DNS:default.test\n' >"$d/ext"
-	openssl x509 -req -in "$d/srv.csr" -CA "$d/tca.pem" -CAkey "$d/tca.key" \
-		-CAcreateserial -days 2 -extfile "$d/ext" -out "$d/srv.pem" 2>/dev/null
+	tls_make_certs "$1" up.test other.test empty.test default.test
 }
 
 # nginx on 127.0.0.1:$2 (and $3:443 when given) serving $1/www, echoing
 # headers on /echo.
 egress_start_nginx() {
 	local d=$1 port=$2 addr=${3:-}
-	mkdir -p "$d/www/v1" "$d/www/up" "$d/tmp"
+	mkdir -p "$d/www/v1" "$d/www/up"
 	echo "hello v1" >"$d/www/v1/hello"
 	echo "admin page" >"$d/www/admin"
-	cat >"$d/nginx.conf" <<NGX
-daemon off;
-master_process off;
-worker_processes 1;
-pid $d/nginx.pid;
-error_log $d/nginx.err;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	client_body_temp_path $d/tmp;
-	proxy_temp_path $d/tmp;
-	fastcgi_temp_path $d/tmp;
-	uwsgi_temp_path $d/tmp;
-	scgi_temp_path $d/tmp;
-	keepalive_requests 100000;
-	server {
+	tls_nginx_conf "$d" <<NGX
 		listen 127.0.0.1:$port ssl;
 		${addr:+listen $addr:443 ssl;}
 		server_name up.test other.test default.test;
-		ssl_certificate $d/srv.pem;
-		ssl_certificate_key $d/srv.key;
 		root $d/www;
 		location /echo {
 			default_type text/plain;
@@ -76,8 +52,6 @@ http {
 		location /v1/git/ {
 			return 200 "git\n";
 		}
-	}
-}
 NGX
 	nginx -c "$d/nginx.conf" -p "$d" &
 	echo $! >"$d/nginx.ppid"

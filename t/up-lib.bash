@@ -12,6 +12,8 @@
 #
 # and its teardown() calls up_teardown (plus whatever else it started).
 
+. "$BB_ROOT/t/tls-upstream.sh"
+
 # bb_setup, an empty PIDS (up_teardown kills them) and ADDR: a loopback
 # address of our own, so port 443 never collides with another test's.
 up_setup() {
@@ -32,16 +34,10 @@ up_token() {
 # of its own (ca.pem, for -E --upstream-ca); it reports a request as
 # authorized only with "Bearer TOKEN".
 up_upstream() {
-	local token=$1 san
+	local token=$1
 	shift
-	san=$(printf 'DNS:%s,' "$@")
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout ca.key -out ca.pem -subj /CN=up-test-ca -days 2 2>/dev/null
-	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout srv.key -out srv.csr -subj "/CN=$1" 2>/dev/null
-	printf 'subjectAltName=%s\n' "${san%,}" >ext
-	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-		-out srv.pem -days 2 -extfile ext 2>/dev/null
+	tls_make_certs "$PWD" "$@"
+	cp tca.pem ca.pem
 	ECHO_EXPECT_TOKEN=$token python3 "$BB_ROOT/share/examples/https-echo.py" "$ADDR" 443 srv.pem srv.key &
 	PIDS+=($!)
 	wait_for "$ADDR:443"

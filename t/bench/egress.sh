@@ -15,6 +15,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+. "$ROOT/t/tls-upstream.sh"
 SECS=${BENCH_SECONDS:-5}
 N=${BENCH_CLIENTS:-16}
 T=$(mktemp -d)
@@ -27,54 +28,20 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-	i=0
-	while ! (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
-		i=$((i + 1)); [ $i -lt 200 ] || { echo "port $1 never opened" >&2; exit 1; }
-		sleep 0.05
-	done
-}
-# /dev/tcp is bash's; fall back to python for a plain sh.
-if ! command -v bash >/dev/null; then exit 1; fi
+# /dev/tcp is bash's.
 wait_port() { bash -c 'for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/'"$1"') 2>/dev/null && exit 0; sleep 0.05; done; exit 1'; }
 
 cc -O2 -o "$T/load" "$ROOT/t/bench/egress-load.c" -lssl -lcrypto -lpthread
 
 # Certificates: a test CA and a server certificate for localhost.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/tca.key" \
-	-out "$T/tca.pem" -subj /CN=bench-ca -days 2 -addext basicConstraints=critical,CA:TRUE 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/srv.key" \
-	-out "$T/srv.csr" -subj /CN=localhost 2>/dev/null
-printf 'subjectAltName=DNS:localhost\n' >"$T/ext"
-openssl x509 -req -in "$T/srv.csr" -CA "$T/tca.pem" -CAkey "$T/tca.key" -CAcreateserial \
-	-days 2 -extfile "$T/ext" -out "$T/srv.pem" 2>/dev/null
+tls_make_certs "$T" localhost
 
 NP=$(port)
-mkdir -p "$T/tmp"
-cat >"$T/nginx.conf" <<NGX
-daemon off;
-master_process off;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx.err;
-events { worker_connections 4096; }
-http {
-	access_log off;
-	client_body_temp_path $T/tmp;
-	proxy_temp_path $T/tmp;
-	fastcgi_temp_path $T/tmp;
-	uwsgi_temp_path $T/tmp;
-	scgi_temp_path $T/tmp;
-	keepalive_requests 1000000;
-	ssl_session_cache shared:s:1m;
-	server {
+tls_nginx_conf "$T" <<NGX
 		listen 127.0.0.1:$NP ssl;
-		ssl_certificate $T/srv.pem;
-		ssl_certificate_key $T/srv.key;
+		ssl_session_cache shared:s:1m;
 		location = /hello { default_type text/plain; return 200 "hello\n"; }
 		location = /echo { default_type text/plain; return 200 "auth=[\$http_authorization]\n"; }
-	}
-}
 NGX
 nginx -c "$T/nginx.conf" -p "$T" &
 PIDS="$PIDS $!"

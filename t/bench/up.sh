@@ -38,14 +38,15 @@ median() {
 
 agent='date +%s%N >~/t1; date +%s%N >~/t3'
 
-# run_case BACKEND NAME FUNC: FUNC launches one bottle and prints its slug.
+# run_case BACKEND NAME FUNC: FUNC BACKEND launches one bottle and prints
+# its slug.
 run_case() {
 	: >"$work/start.$2"
 	: >"$work/down.$2"
 	i=0
 	while [ "$i" -lt "$N" ]; do
 		t0=$(now)
-		s=$($3)
+		s=$($3 "$1")
 		t2=$(now)
 		h=$XDG_STATE_HOME/bb/bottles/$s/home
 		if [ ! -s "$h/t1" ] || [ ! -s "$h/t3" ]; then
@@ -68,13 +69,9 @@ bare_plan() {
  "egress": {"routes": []}, "git_gate": {"repos": []}, "supervise": {"enabled": false}}
 PLAN
 }
-bare_ns() {
-	bb-up -y -p "$work/plan-ns.json" -N bench -- sh -c "$agent" >/dev/null 2>&1
-	echo bench-ns
-}
-bare_podman() {
-	bb-up -y -p "$work/plan-podman.json" -N bench -- sh -c "$agent" >/dev/null 2>&1
-	echo bench-podman
+bare() {
+	bb-up -y -p "$work/plan-$1.json" -N bench -- sh -c "$agent" >/dev/null 2>&1
+	echo "bench-$1"
 }
 
 # egress: one route, no credential.
@@ -97,30 +94,32 @@ new_bottle() {
 		{ echo "up.sh: bb-up -b $1 $2 failed" >&2; exit 1; }
 	ls -t "$XDG_STATE_HOME/bb/bottles" | head -n 1
 }
+# Resume the bottle $slug (on the backend it was made on).
 resume() {
-	bb-up resume -y "$1" -- sh -c "$agent" >/dev/null 2>&1
-	echo "$1"
+	bb-up resume -y "$slug" -- sh -c "$agent" >/dev/null 2>&1
+	echo "$slug"
 }
-egress_ns() { resume "$eslug_ns"; }
-full_ns() { resume "$fslug_ns"; }
-egress_podman() { resume "$eslug_podman"; }
-full_podman() { resume "$fslug_podman"; }
-fresh_ns() {
-	bb-up -y bench -- sh -c "$agent" >/dev/null 2>&1
+fresh() {
+	bb-up -y -b "$1" bench -- sh -c "$agent" >/dev/null 2>&1
 	ls -t "$XDG_STATE_HOME/bb/bottles" | head -n 1
+}
+
+# The bare, egress and full cases on backend $1.
+bench_backend() {
+	bare_plan "$1"
+	run_case "$1" bare bare
+	slug=$(new_bottle "$1" bench)
+	run_case "$1" egress resume
+	slug=$(new_bottle "$1" demo)
+	run_case "$1" full resume
 }
 
 echo "bb-up, $(nproc) cores, median of $N runs, milliseconds"
 echo
 echo '| backend | case     | runs  | to agent   | teardown   |'
 echo '|---------|----------|-------|------------|------------|'
-bare_plan ns
-run_case ns bare bare_ns
-eslug_ns=$(new_bottle ns bench)
-run_case ns egress egress_ns
-fslug_ns=$(new_bottle ns demo)
-run_case ns full full_ns
-run_case ns fresh fresh_ns
+bench_backend ns
+run_case ns fresh fresh
 
 BB_CONTAINERS_CONF=$(sh "$BB_ROOT/t/setup-podman.sh" "$work/podman")
 export BB_CONTAINERS_CONF
@@ -129,12 +128,7 @@ if [ -n "$why" ]; then
 	echo
 	echo "podman: skipped: $why"
 else
-	bare_plan podman
-	run_case podman bare bare_podman
-	eslug_podman=$(new_bottle podman bench)
-	run_case podman egress egress_podman
-	fslug_podman=$(new_bottle podman demo)
-	run_case podman full full_podman
+	bench_backend podman
 fi
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
