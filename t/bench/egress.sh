@@ -15,57 +15,23 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-. "$ROOT/t/tls-upstream.sh"
 SECS=${BENCH_SECONDS:-5}
 N=${BENCH_CLIENTS:-16}
-T=$(mktemp -d)
-PIDS=
-cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$T"
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/t/bench/lib/egress.sh"
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# /dev/tcp is bash's.
-wait_port() { bash -c 'for i in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/'"$1"') 2>/dev/null && exit 0; sleep 0.05; done; exit 1'; }
-
-cc -O2 -o "$T/load" "$ROOT/t/bench/egress-load.c" -lssl -lcrypto -lpthread
-
-# Certificates: a test CA and a server certificate for localhost.
-tls_make_certs "$T" localhost
-
-NP=$(port)
-tls_nginx_conf "$T" <<NGX
-		listen 127.0.0.1:$NP ssl;
+bench_nginx <<NGX
 		ssl_session_cache shared:s:1m;
 		location = /hello { default_type text/plain; return 200 "hello\n"; }
 		location = /echo { default_type text/plain; return 200 "auth=[\$http_authorization]\n"; }
 NGX
-nginx -c "$T/nginx.conf" -p "$T" &
-PIDS="$PIDS $!"
-wait_port "$NP"
 
-# bb-egress, with the token injected on the only route.
-"$ROOT/bin/bb-egress" ca init "$T/ca" >/dev/null
-printf '{"version": 1, "routes": [{"host": "localhost", "path_allowlist": ["/"], "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_0", "ports": [%s]}]}\n' "$NP" >"$T/routes.json"
-EP=$(port)
-EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json" --ca-dir "$T/ca" \
-	--listen "127.0.0.1:$EP" --audit "$T/audit.log" --upstream-ca "$T/tca.pem" \
-	--resolve "localhost:$NP:127.0.0.1" 2>"$T/egress.err" &
-EPID=$!
-PIDS="$PIDS $EPID"
-wait_port "$EP"
-# The same with one worker per CPU (--workers auto).
+# bb-egress, with the token injected on the only route; and the same with
+# one worker per CPU (--workers auto).
+bench_egress 1
+EP=$EGRESS_PORT EPID=$EGRESS_PID
 W=$(nproc)
-EW=$(port)
-EGRESS_TOKEN_0=bench-token "$ROOT/bin/bb-egress" serve --routes "$T/routes.json" --ca-dir "$T/ca" \
-	--listen "127.0.0.1:$EW" --audit "$T/audit-w.log" --upstream-ca "$T/tca.pem" \
-	--resolve "localhost:$NP:127.0.0.1" --workers auto 2>"$T/egress-w.err" &
-EWPID=$!
-PIDS="$PIDS $EWPID"
-wait_port "$EW"
+bench_egress w --workers auto
+EW=$EGRESS_PORT EWPID=$EGRESS_PID
 
 # mitmdump with the equivalent addon: allowlist by host and path prefix,
 # Proxy-Authorization dropped, Authorization replaced.
