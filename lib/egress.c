@@ -36,6 +36,7 @@
 #include "file.h"
 #include "httphead.h"
 #include "json.h"
+#include "proxyreply.h"
 
 #define HWM (256 * 1024)      /* per-direction buffer bound */
 #define IDLE_SECS 120         /* client idle between requests */
@@ -47,6 +48,7 @@
 #define SESS_CACHE 64
 #define POOL_MAX 64           /* idle upstream connections kept */
 #define POOL_SECS 30          /* and for how long */
+#define PROXY_ANSWER_MAX (8192 + BB_PROXY_BODY_READ) /* a refusal's head and body */
 
 static const char HINT[] =
 	"ask the operator with the supervise tool request_egress_route";
@@ -469,8 +471,10 @@ static void send_json(struct conn *c, int status, const char *tag,
 	up_free(c->up);
 }
 
-/* Answer the agent ourselves and close: a refusal or a failure. */
-static void refuse(struct conn *c, int status, const char *reason)
+/* Answer the agent ourselves and close: a refusal or a failure, with
+ * the fields of extra (NULL, or an object this takes) added. */
+static void refuse_more(struct conn *c, int status, const char *reason,
+			json_t *extra)
 {
 	const char *error, *tag, *hint;
 	json_t *body;
@@ -496,8 +500,16 @@ static void refuse(struct conn *c, int status, const char *reason)
 	body = json_pack("{s:s, s:s, s:s, s:s, s:s}", "error", error, "host",
 			 c->host, "path", c->path, "reason", reason, "hint",
 			 hint);
+	if (extra)
+		json_object_update(body, extra);
+	json_decref(extra);
 	send_json(c, status, tag, body);
 	audit(c, status == 403 ? "deny" : "error", status, reason);
+}
+
+static void refuse(struct conn *c, int status, const char *reason)
+{
+	refuse_more(c, status, reason, NULL);
 }
 
 /* ---- upstream ----------------------------------------------------- */
@@ -650,6 +662,32 @@ fail:
 	return NULL;
 }
 
+/* The parent proxy refused our CONNECT: once its short answer is in
+ * (or it closed), the agent gets its status and why.  0: wait. */
+static int proxy_refused(struct conn *c, struct upstream *u, int eof)
+{
+	static const char what[] = "upstream proxy refused the CONNECT";
+	struct evbuffer *in = bufferevent_get_input(u->bev);
+	size_t len = evbuffer_get_length(in);
+	struct bb_proxy_refusal r;
+	const char *p;
+	int rc;
+
+	if (len >= PROXY_ANSWER_MAX)
+		len = PROXY_ANSWER_MAX, eof = 1;
+	p = (const char *)evbuffer_pullup(in, (ev_ssize_t)len);
+	rc = p ? bb_proxy_refusal(p, len, eof, &r) : -1;
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		refuse(c, 502, what);
+	else
+		refuse_more(c, 502, what,
+			    json_pack("{s:i, s:s}", "upstream_status", r.status,
+				      "upstream_reason", r.reason));
+	return -1;
+}
+
 /* The parent proxy answered our CONNECT: start TLS inside the tunnel. */
 static int proxy_established(struct conn *c, struct upstream *u)
 {
@@ -669,10 +707,8 @@ static int proxy_established(struct conn *c, struct upstream *u)
 		return 0;
 	}
 	if (sscanf(p, "HTTP/%d.%d %d", &major, &minor, &status) != 3 ||
-	    status != 200) {
-		refuse(c, 502, "upstream proxy refused the CONNECT");
-		return -1;
-	}
+	    status != 200)
+		return proxy_refused(c, u, 0);
 	evbuffer_drain(in, end);
 	u->proxy_wait = 0;
 	if (u->tls) {
@@ -1293,6 +1329,11 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 			evbuffer_add_printf(bufferevent_get_output(bev),
 					    "CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
 					    u->host, u->port, u->host, u->port);
+		return;
+	}
+	if (u->proxy_wait && !(what & BEV_EVENT_ERROR) &&
+	    evbuffer_get_length(bufferevent_get_input(bev))) {
+		proxy_refused(c, u, 1);
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) && c->active && !u->proxy_wait &&

@@ -101,6 +101,73 @@ teardown() {
 	assert_output "ae=[gzip]"
 }
 
+# A parent proxy that refuses every CONNECT, as pipelock does, with an
+# answer chosen by the target host: ctl.test an untrusted body (control
+# characters, escape sequences, UTF-8, 4 KiB) sent in two parts, bare.test
+# a status line alone, others pipelock's own words.  Sets PP, PARENT_PID.
+start_refuser() {
+	cat >refuser.py <<'PY'
+import socket, sys, threading, time
+def serve(c):
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = c.recv(4096)
+        if not d:
+            return c.close()
+        head += d
+    host = head.split()[1].rsplit(b":", 1)[0]
+    if host == b"ctl.test":
+        body = b"blocked:\x1b[31m evil\r\n\x00 host\xc3\xa9 " + b"x" * 4000
+        c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body[:9]))
+        time.sleep(0.3)
+        c.sendall(body[9:])
+    elif host == b"bare.test":
+        c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+    else:
+        body = b"blocked: host not in api_allowlist\n"
+        c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    time.sleep(2)
+    c.close()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+PY
+	PP=$(free_port)
+	python3 refuser.py "$PP" &
+	PARENT_PID=$!
+	wait_for "127.0.0.1:$PP"
+}
+
+@test "--upstream-proxy refuses the CONNECT: the agent gets its status and reason, cleaned and bounded" {
+	start_refuser
+	cp "$CERTS/tca.pem" both.pem
+	bb-egress ca init ca
+	egress_routes
+	jq '.routes += [{host: "ctl.test"}, {host: "bare.test"}, {host: "plain.test"}]' routes.json >r
+	mv r routes.json && chmod 600 routes.json
+	start_child
+	egress_refuses 502 "upstream proxy refused the CONNECT" "https://up.test:$NP/v1/hello"
+	[ "$(jq -c 'del(.reason)' body)" = '{"error":"egress_upstream_error","host":"up.test","path":"/v1/hello","hint":"retry later, or ask the operator if it persists","upstream_status":403,"upstream_reason":"blocked: host not in api_allowlist"}' ]
+	grep -q '"host":"up.test","path":"/v1/hello","decision":"error","status":502,"reason":"upstream proxy refused the CONNECT"' audit.log
+	# untrusted text: control characters and escapes gone, one line of
+	# printable ASCII, at most 200 bytes; the body's two parts waited for
+	egress_refuses 502 "upstream proxy refused the CONNECT" https://ctl.test/x
+	want="blocked: [31m evil host? $(printf '%0200d' 0 | tr 0 x)"
+	[ "$(jq -r .upstream_reason body)" = "${want:0:200}" ]
+	[ "$(jq -r .upstream_status body)" = 403 ]
+	# no body: the status line's reason phrase
+	egress_refuses 502 "upstream proxy refused the CONNECT" https://bare.test/
+	[ "$(jq -c '[.upstream_status, .upstream_reason]' body)" = '[407,"Proxy Authentication Required"]' ]
+	# plain http goes through the same CONNECT, and is told the same
+	run curl -sS -o body -w '%{http_code}' --proxy "http://127.0.0.1:$EP" http://plain.test/a
+	assert_output 502
+	[ "$(jq -c '[.reason, .upstream_status, .upstream_reason]' body)" = \
+		'["upstream proxy refused the CONNECT",403,"blocked: host not in api_allowlist"]' ]
+}
+
 @test "--upstream-proxy must be an http URL" {
 	bb-egress ca init ca
 	egress_routes

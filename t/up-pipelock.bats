@@ -64,6 +64,8 @@ up() {
 	up 'curl -sS https://api.example.test/v1/x'
 	assert_success
 	[ "$(jq -r .reason <<<"$output")" = "upstream proxy refused the CONNECT" ]
+	# and why, in pipelock's words
+	[ "$(jq -c '[.upstream_status, .upstream_reason]' <<<"$output")" = '[403,"blocked: host not in api_allowlist"]' ]
 	grep -qF '"host": "api.example.test:443", "allowed": false' "$STATE/logs/pipelock.log"
 }
 
