@@ -143,16 +143,13 @@ static int cmd_serve(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static const struct bb_subcmd cmds[] = {
+		{"ca", cmd_ca},
+		{"routes", cmd_routes},
+		{"serve", cmd_serve},
+		{NULL, NULL},
+	};
+
 	bb_prog_init(argv[0]);
-	if (argc < 2)
-		bb_usage(usage_text, BB_EXIT_USAGE);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-		bb_usage(usage_text, BB_EXIT_OK);
-	if (strcmp(argv[1], "ca") == 0)
-		return cmd_ca(argc - 1, argv + 1);
-	if (strcmp(argv[1], "routes") == 0)
-		return cmd_routes(argc - 1, argv + 1);
-	if (strcmp(argv[1], "serve") == 0)
-		return cmd_serve(argc - 1, argv + 1);
-	bb_usage(usage_text, BB_EXIT_USAGE);
+	return bb_subcmd_run(argc, argv, cmds, usage_text);
 }

@@ -342,21 +342,17 @@ static int cmd_scan(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static const struct bb_subcmd cmds[] = {
+		{"gitconfig", cmd_gitconfig},
+		{"hooks", cmd_hooks},
+		{"serve", cmd_serve},
+		{"hook", cmd_hook},
+		{"scan", cmd_scan},
+		{NULL, NULL},
+	};
+
 	bb_prog_init(argv[0]);
-	if (argc < 2)
-		bb_usage(usage_text, BB_EXIT_USAGE);
-	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
-		bb_usage(usage_text, BB_EXIT_OK);
-	want_help(argc - 1, argv + 1);
-	if (strcmp(argv[1], "gitconfig") == 0)
-		return cmd_gitconfig(argc - 1, argv + 1);
-	if (strcmp(argv[1], "hooks") == 0)
-		return cmd_hooks(argc - 1, argv + 1);
-	if (strcmp(argv[1], "serve") == 0)
-		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(argv[1], "hook") == 0)
-		return cmd_hook(argc - 1, argv + 1);
-	if (strcmp(argv[1], "scan") == 0)
-		return cmd_scan(argc - 1, argv + 1);
-	bb_usage(usage_text, BB_EXIT_USAGE);
+	if (argc > 1)
+		want_help(argc - 1, argv + 1);
+	return bb_subcmd_run(argc, argv, cmds, usage_text);
 }

@@ -1,9 +1,11 @@
 #include "cli.h"
+#include "err.h"
 
 #include <malloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -11,6 +13,19 @@ void bb_usage(const char *synopsis, int code)
 {
 	fputs(synopsis, code == 0 ? stdout : stderr);
 	exit(code);
+}
+
+int bb_subcmd_run(int argc, char **argv, const struct bb_subcmd *cmds,
+		  const char *synopsis)
+{
+	if (argc < 2)
+		bb_usage(synopsis, BB_EXIT_USAGE);
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		bb_usage(synopsis, BB_EXIT_OK);
+	for (; cmds->name; cmds++)
+		if (strcmp(argv[1], cmds->name) == 0)
+			return cmds->run(argc - 1, argv + 1);
+	bb_usage(synopsis, BB_EXIT_USAGE);
 }
 
 void bb_heap_prefault(size_t bytes)

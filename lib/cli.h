@@ -9,6 +9,19 @@
  * (t/man.bats). */
 _Noreturn void bb_usage(const char *synopsis, int code);
 
+/* One subcommand of a tool: its name and what runs it (with the
+ * subcommand's own argv, argv[0] being its name). */
+struct bb_subcmd {
+	const char *name;
+	int (*run)(int argc, char **argv);
+};
+
+/* Run the subcommand argv[1] names, from cmds (ended by a NULL name), and
+ * return its exit code; -h or --help there prints the synopsis; a missing
+ * or unknown subcommand is a usage error (bb_usage). */
+int bb_subcmd_run(int argc, char **argv, const struct bb_subcmd *cmds,
+		  const char *synopsis);
+
 #include <stddef.h>
 
 /* Grow the heap by about bytes now and have the kernel fill it in one
