@@ -1,7 +1,8 @@
 #!/bin/sh
 # bb-up: time from the bb-up command to the agent's first instruction, and
 # teardown time, median of N runs (default 15), on the ns backend and, when
-# podman can run containers here, on podman.
+# they can run containers here, on podman and docker (the engine that
+# DOCKER_HOST, or docker's default, names).
 #
 #   bare     a plan with no sidecar (--plan, --no-sidecars): bb-up, the
 #            bottle, bb-relay and the agent only;
@@ -123,12 +124,15 @@ run_case ns fresh fresh
 
 BB_CONTAINERS_CONF=$(sh "$BB_ROOT/t/setup-podman.sh" "$work/podman")
 export BB_CONTAINERS_CONF
-why=$(bb-up doctor | sed -n 's/^podman *unavailable: //p')
-if [ -n "$why" ]; then
-	echo
-	echo "podman: skipped: $why"
-else
-	bench_backend podman
-fi
+# The container rows, or why not.
+for engine in podman docker; do
+	why=$(bb-up doctor | sed -n "s/^$engine *unavailable: //p")
+	if [ -n "$why" ]; then
+		echo
+		echo "$engine: skipped: $why"
+	else
+		bench_backend "$engine"
+	fi
+done
 echo
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
