@@ -168,26 +168,36 @@ static void bwrap_argv(struct bb_strv *a, const struct bb_bottle *b, int argsfd,
 }
 
 /* Each string of sv with its NUL, the format of bwrap --args and of
- * bb-relay -e. */
+ * bb-relay -e, in one write: bwrap's options are over a hundred strings.
+ * The buffer may hold the agent's secrets: wiped before it is freed. */
 static int write_strings(int fd, const struct bb_strv *sv, const char *what,
 			 struct bb_err *err)
 {
+	size_t len = 0, off = 0;
+	char *buf;
+	int rc = 0;
+
+	for (size_t i = 0; i < sv->n; i++)
+		len += strlen(sv->v[i]) + 1;
+	if (!(buf = malloc(len ? len : 1)))
+		abort();
 	for (size_t i = 0; i < sv->n; i++) {
-		const char *s = sv->v[i];
-		size_t len = strlen(s) + 1, off = 0;
+		size_t n = strlen(sv->v[i]) + 1;
 
-		while (off < len) {
-			ssize_t w = write(fd, s + off, len - off);
-
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				return bb_errf(err, what, "write: %s",
-					       strerror(errno));
-			off += (size_t)w;
-		}
+		memcpy(buf + off, sv->v[i], n);
+		off += n;
 	}
-	return 0;
+	for (off = 0; off < len && rc == 0;) {
+		ssize_t w = write(fd, buf + off, len - off);
+
+		if (w >= 0)
+			off += (size_t)w;
+		else if (errno != EINTR)
+			rc = bb_errf(err, what, "write: %s", strerror(errno));
+	}
+	explicit_bzero(buf, len);
+	free(buf);
+	return rc;
 }
 
 /* sv in an anonymous memory file, read from its start: what bwrap and
