@@ -4,18 +4,6 @@
 load helper
 load egress-lib
 
-# Wait until egress.err has a line matching $1.
-wait_log() {
-	local i=0
-	while [ $i -lt 100 ]; do
-		grep -q "$1" egress.err && return 0
-		sleep 0.05
-		i=$((i + 1))
-	done
-	cat egress.err >&2
-	return 1
-}
-
 admin() {
 	curl -sS --unix-socket admin.sock "http://egress$1"
 }
@@ -27,7 +15,7 @@ admin() {
 	jq 'del(.routes[1], .routes[3]) | .routes[0].path_allowlist = ["/echo"]' routes.json >new.json
 	mv new.json routes.json
 	kill -HUP "$EGRESS_PID"
-	wait_log "reloaded routes.json: 2 routes"
+	wait_for_text egress.err "reloaded routes.json: 2 routes"
 	egress_refuses 403 "host not allowed" "https://other.test/echo"
 	code=$(pcurl -o /dev/null -w '%{http_connect}' "https://other.test:$NP/echo" 2>/dev/null || true)
 	[ "$code" = 403 ]
@@ -42,18 +30,18 @@ admin() {
 	egress_start
 	echo '{"version": 1, "routes": [{"host": "other.test", "auth_scheme": "Bearer"}]}' >routes.json
 	kill -HUP "$EGRESS_PID"
-	wait_log "reload refused"
+	wait_for_text egress.err "reload refused"
 	run grep -c 'bb-egress: error: routes.json: routes\[0\]: auth_scheme and token_env must be both present or both absent (reload refused; the old routes stay in force)' egress.err
 	assert_output 1
 	run pcurl "https://up.test:$NP/echo"
 	assert_output "auth=[Bearer $TOKEN] pauth=[] host=[up.test:$NP] uri=[/echo]"
 	echo 'not json' >routes.json
 	kill -HUP "$EGRESS_PID"
-	wait_log "routes.json: line 1"
+	wait_for_text egress.err "routes.json: line 1"
 	# A slot this process was never given cannot be hot-added.
 	echo '{"version": 1, "routes": [{"host": "other.test", "auth_scheme": "Bearer", "token_env": "EGRESS_TOKEN_7"}]}' >routes.json
 	kill -HUP "$EGRESS_PID"
-	wait_log "slot EGRESS_TOKEN_7 was not given to this process"
+	wait_for_text egress.err "slot EGRESS_TOKEN_7 was not given to this process"
 	run pcurl -o /dev/null -w '%{http_code}' "https://up.test:$NP/v1/hello"
 	assert_output 200
 	run pcurl -o /dev/null -w '%{http_code}' "https://other.test:$NP/echo"
@@ -68,14 +56,14 @@ admin() {
 	assert_output "auth=[Bearer from-file-1] pauth=[] host=[up.test:$NP] uri=[/echo]"
 	printf '# rotated\nEGRESS_TOKEN_0=from-file-2\nEGRESS_TOKEN_1=now-set\n' >tokens
 	kill -HUP "$EGRESS_PID"
-	wait_log reloaded
+	wait_for_text egress.err reloaded
 	run pcurl "https://up.test:$NP/echo"
 	assert_output "auth=[Bearer from-file-2] pauth=[] host=[up.test:$NP] uri=[/echo]"
 	run pcurl "https://empty.test:$NP/echo"
 	assert_output "auth=[token now-set] pauth=[] host=[empty.test:$NP] uri=[/echo]"
 	chmod 644 tokens
 	kill -HUP "$EGRESS_PID"
-	wait_log "tokens: must not be readable by group or others"
+	wait_for_text egress.err "tokens: must not be readable by group or others"
 	run pcurl "https://up.test:$NP/echo"
 	assert_output "auth=[Bearer from-file-2] pauth=[] host=[up.test:$NP] uri=[/echo]"
 }

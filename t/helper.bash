@@ -46,3 +46,17 @@ wait_for() {
 	echo "timed out waiting for $what" >&2
 	return 1
 }
+
+# Wait up to $3 seconds (default 5) for file $1 to contain the text $2;
+# on a timeout, say so and show the file.
+wait_for_text() {
+	local i=0 limit=$((${3:-5} * 20))
+	while [ "$i" -lt "$limit" ]; do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.05
+		i=$((i + 1))
+	done
+	echo "timed out waiting for '$2' in $1:" >&2
+	cat "$1" >&2
+	return 1
+}

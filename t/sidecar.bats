@@ -51,19 +51,6 @@ start_sidecar() {
 	done
 }
 
-# wait_text FILE TEXT [SECONDS]: until FILE contains TEXT.
-wait_text() {
-	local i=0
-	while [ "$i" -lt $((${3:-5} * 20)) ]; do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-		i=$((i + 1))
-	done
-	echo "timed out waiting for '$2' in $1" >&2
-	cat "$1" >&2
-	return 1
-}
-
 # stop_sidecar SIGNAL: signal it and collect its exit code in $RC.
 stop_sidecar() {
 	kill "-$1" "$SV"
@@ -150,8 +137,8 @@ teardown() {
 	daemons_file "$(daemon egress)" "$(daemon pipelock)"
 	start_sidecar
 	[ "$(cat sc.pid)" = "$SV" ]
-	wait_text logs/egress.log 'egress: egress complains'
-	wait_text logs/pipelock.log 'pipelock: pipelock says hello'
+	wait_for_text logs/egress.log 'egress: egress complains'
+	wait_for_text logs/pipelock.log 'pipelock: pipelock says hello'
 	run cat logs/egress.log
 	assert_line 'egress: egress says hello'
 	refute_output --partial pipelock
@@ -169,7 +156,7 @@ teardown() {
 	daemons_file "$(daemon egress slow)"
 	start_sidecar
 	kill -INT "$SV"
-	wait_text sup.err 'shutting down (SIGINT); forwarding SIGTERM'
+	wait_for_text sup.err 'shutting down (SIGINT); forwarding SIGTERM'
 	kill -TERM "$SV"
 	stop_sidecar INT
 	[ "$RC" -eq 0 ]
@@ -181,9 +168,9 @@ teardown() {
 	daemons_file "$(daemon egress)"
 	bb-sidecar -p sc.pid daemons.json 2> sup.err 3>&- &
 	SV=$!
-	wait_text sup.err 'egress: egress says hello'
+	wait_for_text sup.err 'egress: egress says hello'
 	# stdout and stderr are pumped separately: wait for both lines
-	wait_text sup.err 'egress: egress complains'
+	wait_for_text sup.err 'egress: egress complains'
 	stop_sidecar TERM
 	grep -qx 'egress: egress says hello' sup.err
 	grep -qx 'egress: egress complains' sup.err
@@ -212,9 +199,9 @@ teardown() {
 		"$(daemon gitgate)"
 	start_sidecar
 	kill -HUP "$SV"
-	wait_text egress.sig HUP
+	wait_for_text egress.sig HUP
 	kill -HUP "$SV"
-	wait_text sup.err "forwarded SIGHUP to egress (pid $(cat egress.pid))"
+	wait_for_text sup.err "forwarded SIGHUP to egress (pid $(cat egress.pid))"
 	sleep 0.2
 	[ "$(grep -c HUP egress.sig)" -eq 2 ]
 	[ ! -e pipelock.sig ] && [ ! -e gitgate.sig ]
@@ -230,7 +217,7 @@ teardown() {
 	start_sidecar
 	old=$(cat pipelock.pid)
 	kill -USR1 "$SV"; kill -USR1 "$SV"; kill -USR1 "$SV"
-	wait_text sup.err 'started pipelock (pid' 5
+	wait_for_text sup.err 'started pipelock (pid' 5
 	i=0
 	while [ "$(starts pipelock)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	sleep 0.5
@@ -267,9 +254,9 @@ teardown() {
 	daemons_file "$(daemon pipelock slow '. + {restart_on: "SIGUSR1"}')"
 	start_sidecar
 	kill -TERM "$SV"
-	wait_text sup.err 'shutting down'
+	wait_for_text sup.err 'shutting down'
 	kill -USR1 "$SV"
-	wait_text sup.err 'restart pipelock skipped; supervisor is shutting down'
+	wait_for_text sup.err 'restart pipelock skipped; supervisor is shutting down'
 	stop_sidecar TERM
 	[ "$(starts pipelock)" -eq 1 ]
 }
@@ -295,8 +282,8 @@ teardown() {
 	start_sidecar
 	old=$(cat pipelock.pid)
 	kill -USR1 "$SV"
-	wait_text sup.err "restart grace period over; sending SIGKILL to pipelock (pid $old)"
-	wait_text sup.err "pipelock (pid $old) killed by SIGKILL; starting it again"
+	wait_for_text sup.err "restart grace period over; sending SIGKILL to pipelock (pid $old)"
+	wait_for_text sup.err "pipelock (pid $old) killed by SIGKILL; starting it again"
 	i=0
 	while [ "$(starts pipelock)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	[ "$(starts pipelock)" -eq 2 ]
@@ -306,7 +293,7 @@ teardown() {
 @test "a dying daemon is restarted with backoff, then given up on" {
 	daemons_file "$(daemon crasher crash '. + {max_restarts: 2}')" "$(daemon egress)"
 	start_sidecar
-	wait_text sup.err 'crasher will not be restarted (2 restarts in a row allowed)' 10
+	wait_for_text sup.err 'crasher will not be restarted (2 restarts in a row allowed)' 10
 	[ "$(starts crasher)" -eq 3 ]
 	[ "$(grep -c 'crasher (pid [0-9]*) exited with status 1 unexpectedly' sup.err)" -eq 3 ]
 	grep -qx 'bb-sidecar: restarting crasher in 100 ms (restart 1 of 2)' sup.err
@@ -320,7 +307,7 @@ teardown() {
 @test "a daemon that dies once comes back and keeps running" {
 	daemons_file "$(daemon flaky crash-once)"
 	start_sidecar
-	wait_text sup.err 'restarting flaky in 100 ms (restart 1 of 5)'
+	wait_for_text sup.err 'restarting flaky in 100 ms (restart 1 of 5)'
 	i=0
 	while [ "$(starts flaky)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	sleep 0.3
@@ -427,8 +414,8 @@ PATH=$PATH"
 	wait_for pipelock.pid
 	SV=$(cat sc.pid)
 	kill -KILL "$parent"
-	wait_text sup.err 'shutting down (SIGTERM); forwarding SIGTERM'
-	wait_text sup.err 'all daemons have exited; exit status 0'
+	wait_for_text sup.err 'shutting down (SIGTERM); forwarding SIGTERM'
+	wait_for_text sup.err 'all daemons have exited; exit status 0'
 	[ "$(cat egress.sig)" = TERM ] && [ "$(cat pipelock.sig)" = TERM ]
 	i=0
 	while alive "$SV" && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done

@@ -67,7 +67,7 @@ via_egress() {
 	assert_output "bb-supervise: $id approved: route for pypi.test in force: routes.json rewritten, SIGHUP sent to egress $EGRESS_PID"
 	wait "$client"
 	[ "$(mcp_result_text | head -n 1)" = "status: approved" ]
-	wait_for_line "$BATS_TEST_TMPDIR/egress.err" "reloaded"
+	wait_for_text "$BATS_TEST_TMPDIR/egress.err" "reloaded"
 	[ "$(via_egress "http://pypi.test/simple/index.html")" = 200 ]
 	[ "$(cat "$BATS_TEST_TMPDIR/got")" = "simple index" ]
 	# the path allowlist came along
@@ -116,7 +116,7 @@ via_egress() {
 	run bb-supervise approve "$id"
 	assert_success
 	assert_output "bb-supervise: $id approved: route for pypi.test in force: routes.json rewritten, SIGHUP sent to sidecar $(cat "$STATE/sidecar.pid")"
-	wait_for_line "$BATS_TEST_TMPDIR/sidecar.err" "forwarded SIGHUP to egress"
+	wait_for_text "$BATS_TEST_TMPDIR/sidecar.err" "forwarded SIGHUP to egress"
 	i=0
 	until [ "$(via_egress "http://pypi.test/simple/index.html")" = 200 ]; do
 		[ $i -lt 40 ] || fail "route not in force: $(cat "$BATS_TEST_TMPDIR/got")"

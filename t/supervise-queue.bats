@@ -79,7 +79,7 @@ $b $SLUG blocked capability: no gcc in the image"
 	[ "$(jq -c .routes "$STATE/routes.json")" = \
 		'[{"auth_scheme":"Bearer","host":"api.anthropic.com","token_env":"EGRESS_TOKEN_0"},{"host":"example.org"},{"host":"pypi.org","path_allowlist":["/simple/"]}]' ]
 	[ "$(stat -c %a "$STATE/routes.json")" = 600 ]
-	wait_for_line "$BATS_TEST_TMPDIR/signals" HUP
+	wait_for_text "$BATS_TEST_TMPDIR/signals" HUP
 	[ "$(grep -c HUP "$BATS_TEST_TMPDIR/signals")" = 1 ]
 	[ ! -e "$QUEUE/$id.proposal.json" ]
 	[ ! -e "$QUEUE/$id.response.json" ]
@@ -166,7 +166,7 @@ $b $SLUG blocked capability: no gcc in the image"
 	id=$(propose request_egress_route '{"host": "pypi.org", "reason": "pip"}')
 	run bb-supervise approve "$id"
 	assert_success
-	wait_for_line "$BATS_TEST_TMPDIR/sidecar-signals" HUP
+	wait_for_text "$BATS_TEST_TMPDIR/sidecar-signals" HUP
 	sleep 0.2
 	[ "$(grep -c HUP "$BATS_TEST_TMPDIR/egress-signals")" = 0 ]
 }
@@ -232,8 +232,8 @@ $b $SLUG blocked capability: no gcc in the image"
 	run bb-supervise approve "$id"
 	assert_success
 	assert_output --partial 'pipelock.yaml re-rendered'
-	wait_for_line "$BATS_TEST_TMPDIR/signals" HUP
-	wait_for_line "$BATS_TEST_TMPDIR/signals" USR1
+	wait_for_text "$BATS_TEST_TMPDIR/signals" HUP
+	wait_for_text "$BATS_TEST_TMPDIR/signals" USR1
 	run bb-render-pipelock --parse "$STATE/pipelock.yaml"
 	assert_success
 	[ "$(jq -c .api_allowlist <<<"$output")" = '["api.anthropic.com","api.github.com","pypi.org"]' ]
@@ -256,7 +256,7 @@ $b $SLUG blocked capability: no gcc in the image"
 	PATH=/usr/bin:/bin run "$BB_ROOT/bin/bb-supervise" approve "$id"
 	assert_success
 	assert_output --partial 'pipelock.yaml re-rendered'
-	wait_for_line "$BATS_TEST_TMPDIR/signals" USR1
+	wait_for_text "$BATS_TEST_TMPDIR/signals" USR1
 	run bb-render-pipelock --parse "$STATE/pipelock.yaml"
 	[ "$(jq -c .api_allowlist <<<"$output")" = '["api.anthropic.com","api.github.com","pypi.org"]' ]
 	# and it is the sibling that ran, not one found on PATH
@@ -304,10 +304,10 @@ $b $SLUG blocked capability: no gcc in the image"
 	PIDS="$PIDS $!"
 	bb-supervise watch --json >"$BATS_TEST_TMPDIR/watch.json" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_for_line "$BATS_TEST_TMPDIR/watch" "$a"
+	wait_for_text "$BATS_TEST_TMPDIR/watch" "$a"
 	b=$(propose request_egress_route '{"host": "pypi.org", "reason": "second"}')
-	wait_for_line "$BATS_TEST_TMPDIR/watch" "$b"
-	wait_for_line "$BATS_TEST_TMPDIR/watch.json" "$b"
+	wait_for_text "$BATS_TEST_TMPDIR/watch" "$b"
+	wait_for_text "$BATS_TEST_TMPDIR/watch.json" "$b"
 	[ "$(cat "$BATS_TEST_TMPDIR/watch")" = "$a $SLUG blocked credential: first
 $b $SLUG route pypi.org: second" ]
 	[ "$(jq -r .id "$BATS_TEST_TMPDIR/watch.json" | tr '\n' ' ')" = "$a $b " ]
@@ -322,9 +322,9 @@ $b $SLUG route pypi.org: second" ]
 	a=$(propose report_blocked '{"kind": "credential", "description": "before"}')
 	script -qfec "bb-supervise watch" /dev/null >"$BATS_TEST_TMPDIR/tty" 2>&1 &
 	PIDS="$PIDS $!"
-	wait_for_line "$BATS_TEST_TMPDIR/tty" "$a"
+	wait_for_text "$BATS_TEST_TMPDIR/tty" "$a"
 	b=$(propose report_blocked '{"kind": "credential", "description": "after"}')
-	wait_for_line "$BATS_TEST_TMPDIR/tty" "$b"
+	wait_for_text "$BATS_TEST_TMPDIR/tty" "$b"
 	grep -a "$a" "$BATS_TEST_TMPDIR/tty" | grep -vq $'\a'
 	grep -a "$b" "$BATS_TEST_TMPDIR/tty" | grep -q $'\a'
 }
@@ -357,7 +357,7 @@ notes: 1 calls already wait for the operator; proposal remains queued" ]
 		--data-binary "$(call_body report_blocked '{"kind": "credential", "description": "one"}')" \
 		"$URL" >/dev/null || true
 	id=$(pending_id)
-	wait_for_line "$BATS_TEST_TMPDIR/serve.log" "$id: the agent hung up; proposal remains queued"
+	wait_for_text "$BATS_TEST_TMPDIR/serve.log" "$id: the agent hung up; proposal remains queued"
 	curl -s -H 'Content-Type: application/json' \
 		--data-binary "$(call_body report_blocked '{"kind": "credential", "description": "two"}')" \
 		"$URL" >"$BATS_TEST_TMPDIR/second" &

@@ -79,7 +79,7 @@ id: $id" ]
 	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/egress.pid"
 	start_serve --timeout 60
 	mcp_waiting request_egress_route '{"host": "docs.example.net", "reason": "read the docs"}'
-	wait_for_line "$BATS_TEST_TMPDIR/serve.log" "request_egress_route $id for bottle $SLUG; waiting for operator..."
+	wait_for_text "$BATS_TEST_TMPDIR/serve.log" "request_egress_route $id for bottle $SLUG; waiting for operator..."
 	start=$(date +%s)
 	run bb-supervise approve --note 'go ahead' "$id"
 	assert_success

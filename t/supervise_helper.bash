@@ -124,19 +124,7 @@ start_signal_recorder() {
 		echo ready >>"$0"; while :; do sleep 0.05; done' "$log" &
 	echo $! >"$pidfile"
 	PIDS="$PIDS $!"
-	wait_for_line "$log" ready
-}
-
-# wait_for_line FILE TEXT [SECONDS]
-wait_for_line() {
-	local i=0 limit=$((${3:-5} * 20))
-	while [ $i -lt $limit ]; do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-		i=$((i + 1))
-	done
-	echo "timed out waiting for '$2' in $1" >&2
-	return 1
+	wait_for_text "$log" ready
 }
 
 routes_file() {
