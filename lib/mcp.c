@@ -266,11 +266,10 @@ json_t *bb_mcp_pending(json_t *rpc_id, const char *id, const char *why)
 	return tool_result(rpc_id, text, 0);
 }
 
-static void call_routes(const struct bb_mcp_hooks *h, json_t *rpc_id,
-			struct bb_mcp_out *out)
+json_t *bb_mcp_routes(json_t *rpc_id, json_t *routes,
+		      const struct bb_err *err)
 {
-	struct bb_err err = {0};
-	json_t *routes = h->routes ? h->routes(h->ctx, &err) : NULL;
+	json_t *res;
 	char *text;
 
 	if (!routes) {
@@ -278,15 +277,28 @@ static void call_routes(const struct bb_mcp_hooks *h, json_t *rpc_id,
 
 		snprintf(msg, sizeof(msg),
 			 "could not read the egress routes: %s%s%s",
-			 err.where, err.where[0] ? ": " : "",
-			 err.set ? err.what : "no egress admin socket");
-		out->body = tool_result(rpc_id, msg, 1);
-		return;
+			 err->where, err->where[0] ? ": " : "",
+			 err->set ? err->what : "no egress admin socket");
+		return tool_result(rpc_id, msg, 1);
 	}
 	text = bb_json_string(routes);
-	out->body = tool_result(rpc_id, text ? text : "{}", 0);
+	res = tool_result(rpc_id, text ? text : "{}", 0);
 	free(text);
 	json_decref(routes);
+	return res;
+}
+
+static void call_routes(const struct bb_mcp_hooks *h, json_t *rpc_id,
+			struct bb_mcp_out *out)
+{
+	struct bb_err err = {0};
+
+	if (!h->routes) {
+		out->routes_wait = 1;
+		out->rpc_id = json_incref(rpc_id);
+		return;
+	}
+	out->body = bb_mcp_routes(rpc_id, h->routes(h->ctx, &err), &err);
 }
 
 static void call_status(const struct bb_mcp_hooks *h, json_t *rpc_id,
@@ -534,4 +546,5 @@ void bb_mcp_out_free(struct bb_mcp_out *out)
 	json_decref(out->rpc_id);
 	out->body = out->rpc_id = NULL;
 	out->wait_id[0] = '\0';
+	out->routes_wait = 0;
 }

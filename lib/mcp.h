@@ -29,7 +29,8 @@ struct bb_mcp_hooks {
 	int (*propose)(void *ctx, const char *tool, json_t *payload,
 		       const char *justification, char id[BB_QUEUE_ID_MAX],
 		       struct bb_err *err);
-	/* The routes in force (a "routes" array), or NULL with err. */
+	/* The routes in force (a "routes" array), or NULL with err.  NULL:
+	 * the caller reads them itself (routes_wait). */
 	json_t *(*routes)(void *ctx, struct bb_err *err);
 	/* 1: ID is pending; 0: answered, *answer set; -1: unknown (err). */
 	int (*status)(void *ctx, const char *id, json_t **answer,
@@ -44,6 +45,10 @@ struct bb_mcp_out {
 	 * bb_mcp_pending. */
 	char wait_id[BB_QUEUE_ID_MAX];
 	json_t *rpc_id;
+	/* Set for list_egress_routes when hooks->routes is NULL: the caller
+	 * reads the routes without blocking, then answers rpc_id with
+	 * bb_mcp_routes. */
+	int routes_wait;
 };
 
 /* Is v a protocol version we speak? */
@@ -57,6 +62,9 @@ void bb_mcp_out_free(struct bb_mcp_out *out);
  * pending (why: "operator response timed out after 30s"). */
 json_t *bb_mcp_decided(json_t *rpc_id, const char *id, const json_t *answer);
 json_t *bb_mcp_pending(json_t *rpc_id, const char *id, const char *why);
+/* The answer to list_egress_routes: routes (taken), or NULL and why. */
+json_t *bb_mcp_routes(json_t *rpc_id, json_t *routes,
+		      const struct bb_err *err);
 /* A JSON-RPC error response (rpc_id NULL: null). */
 json_t *bb_mcp_error(json_t *rpc_id, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

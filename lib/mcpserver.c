@@ -29,8 +29,10 @@
 
 #define TICK_USEC 50000 /* how often a waiting call looks for an answer */
 #define ADMIN_TIMEOUT_MS 5000
+#define ROUTE_CALLS_MAX 16 /* list_egress_routes calls in flight */
 
 struct waiter;
+struct rcall;
 
 struct server {
 	const struct bb_mcpserver_opts *o;
@@ -41,6 +43,8 @@ struct server {
 	struct bb_mcp_hooks hooks;
 	struct waiter *waiters;
 	size_t nwaits;
+	struct rcall *rcalls; /* list_egress_routes asking egress */
+	size_t nrcalls;
 	char **unix_paths;
 	size_t nunix;
 };
@@ -53,6 +57,16 @@ struct waiter {
 	double deadline;
 	struct event *tick;
 	struct waiter *next, **prevp;
+};
+
+/* A list_egress_routes call waiting for egress's admin socket, which is
+ * asked on the event loop so one slow egress stalls no other client. */
+struct rcall {
+	struct server *s;
+	struct evhttp_request *req;
+	json_t *rpc_id;
+	struct bb_admin_call *call;
+	struct rcall *next, **prevp;
 };
 
 double bb_parse_seconds(const char *s)
@@ -126,17 +140,6 @@ static int hook_propose(void *ctx, const char *tool, json_t *payload,
 	logx("%s %s for bottle %s; waiting for operator...", tool, id,
 	     s->slug);
 	return 0;
-}
-
-static json_t *hook_routes(void *ctx, struct bb_err *err)
-{
-	struct server *s = ctx;
-
-	if (!s->o->egress_admin)
-		return bb_errf(err, NULL, "no egress admin socket configured"),
-		       NULL;
-	return bb_egress_admin_routes(s->o->egress_admin, ADMIN_TIMEOUT_MS,
-				      err);
 }
 
 static int hook_status(void *ctx, const char *id, json_t **answer,
@@ -286,6 +289,71 @@ static void start_wait(struct server *s, struct evhttp_request *req,
 	s->nwaits++;
 }
 
+/* Answer a routes call (routes taken, or NULL and why) and forget it. */
+static void rcall_finish(struct rcall *r, json_t *routes,
+			 const struct bb_err *err)
+{
+	*r->prevp = r->next;
+	if (r->next)
+		r->next->prevp = r->prevp;
+	r->s->nrcalls--;
+	send_json(r->req, 200, bb_mcp_routes(r->rpc_id, routes, err));
+	json_decref(r->rpc_id);
+	free(r);
+}
+
+static void routes_done(void *arg, json_t *routes, const struct bb_err *err)
+{
+	struct rcall *r = arg;
+
+	rcall_finish(r, routes, err);
+}
+
+static void start_routes(struct server *s, struct evhttp_request *req,
+			 struct bb_mcp_out *out)
+{
+	struct bb_err err = {0};
+	struct rcall *r = NULL;
+
+	if (!s->o->egress_admin)
+		bb_errf(&err, NULL, "no egress admin socket configured");
+	else if (s->nrcalls >= ROUTE_CALLS_MAX || !(r = calloc(1, sizeof(*r))))
+		bb_errf(&err, NULL, "%zu list_egress_routes calls already wait "
+			"for egress", s->nrcalls);
+	else if (!(r->call = bb_egress_admin_routes_start(
+			   s->base, s->o->egress_admin, ADMIN_TIMEOUT_MS,
+			   routes_done, r, &err))) {
+		free(r);
+		r = NULL;
+	}
+	if (!r) {
+		send_json(req, 200, bb_mcp_routes(out->rpc_id, NULL, &err));
+		return;
+	}
+	r->s = s;
+	r->req = req;
+	r->rpc_id = out->rpc_id;
+	out->rpc_id = NULL;
+	r->next = s->rcalls;
+	if (r->next)
+		r->next->prevp = &r->next;
+	r->prevp = &s->rcalls;
+	s->rcalls = r;
+	s->nrcalls++;
+}
+
+/* Shutting down: the calls still asking egress are answered so. */
+static void rcalls_cancel(struct server *s)
+{
+	struct bb_err err = {0};
+
+	bb_errf(&err, NULL, "bb-supervise is shutting down");
+	while (s->rcalls) {
+		bb_egress_admin_cancel(s->rcalls->call);
+		rcall_finish(s->rcalls, NULL, &err);
+	}
+}
+
 /* Browsers send Origin; a page elsewhere must not drive the agent's
  * supervise endpoint (DNS rebinding). */
 static int origin_ok(const char *origin)
@@ -369,7 +437,9 @@ static void on_request(struct evhttp_request *req, void *arg)
 		return;
 	bb_mcp_handle(&s->hooks, (const char *)evbuffer_pullup(body, -1), len,
 		      &out);
-	if (out.wait_id[0] && !out.body) {
+	if (out.routes_wait) {
+		start_routes(s, req, &out);
+	} else if (out.wait_id[0] && !out.body) {
 		start_wait(s, req, &out);
 	} else {
 		send_json(req, out.http_status, out.body);
@@ -480,7 +550,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct server *s = arg;
 	struct timeval flush = {0, 200000};
-	int answered = s->waiters != NULL;
+	int answered = s->waiters != NULL || s->rcalls != NULL;
 
 	logx("shutting down (%s)", sig == SIGTERM ? "SIGTERM" : "SIGINT");
 	while (s->waiters)
@@ -488,6 +558,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 			      bb_mcp_pending(s->waiters->rpc_id,
 					     s->waiters->id,
 					     "bb-supervise is shutting down"));
+	rcalls_cancel(s);
 	/* Time to flush only the answers just given: an idle server stops
 	 * at once (bb-up's teardown waits for it). */
 	event_base_loopexit(s->base, answered ? &flush : NULL);
@@ -529,8 +600,8 @@ int bb_mcpserver_run(const struct bb_mcpserver_opts *o, struct bb_err *err)
 	s.slug = slash && slash[1] ? slash + 1 : o->state;
 	if (asprintf(&s.queue, "%s/queue", o->state) < 0)
 		return bb_errf(err, o->state, "out of memory");
-	s.hooks = (struct bb_mcp_hooks){&s, hook_propose, hook_routes,
-					hook_status};
+	/* routes NULL: list_egress_routes is answered from the loop. */
+	s.hooks = (struct bb_mcp_hooks){&s, hook_propose, NULL, hook_status};
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (bb_queue_init(s.queue, err) < 0 || !(s.base = event_base_new()) ||
@@ -561,6 +632,7 @@ int bb_mcpserver_run(const struct bb_mcpserver_opts *o, struct bb_err *err)
 out:
 	while (s.waiters)
 		waiter_finish(s.waiters, NULL);
+	rcalls_cancel(&s);
 	if (sigterm)
 		event_free(sigterm);
 	if (sigint)

@@ -100,6 +100,46 @@ via_egress() {
 		"could not read the egress routes: $BATS_TEST_TMPDIR/nothing.sock: Couldn't connect to server" ]
 }
 
+@test "list_egress_routes waiting on a silent egress blocks no other client" {
+	# an admin socket that accepts and never answers; it notes each accept
+	python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(8)
+held = []
+while True:
+    held.append(s.accept()[0])
+    open(sys.argv[2], "a").write("accepted\n")
+' "$ADMIN" "$BATS_TEST_TMPDIR/accepts" &
+	PIDS="$PIDS $!"
+	wait_for "$ADMIN"
+	start_serve --egress-admin "unix:$ADMIN"
+	curl -s -o "$BATS_TEST_TMPDIR/slow" -H 'Content-Type: application/json' \
+		--data-binary "$(call_body list_egress_routes '{}' 7)" "$URL" &
+	slow=$!
+	PIDS="$PIDS $slow"
+	wait_for_text "$BATS_TEST_TMPDIR/accepts" accepted
+	# while egress is asked: other requests are answered at once
+	t0=$(date +%s%N)
+	rpc '{"jsonrpc": "2.0", "id": 8, "method": "ping"}'
+	[ "$status_code" = 200 ]
+	[ "$(jq -c . <<<"$body")" = '{"id":8,"jsonrpc":"2.0","result":{}}' ]
+	rpc "$(call_body proposal_status '{"id": "20000101T000000Z-00000000"}' 9)"
+	[ "$(jq -r .result.isError <<<"$body")" = true ]
+	[ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 2500 ]
+	[ ! -s "$BATS_TEST_TMPDIR/slow" ]
+	# and a second routes call waits on its own
+	rpc "$(call_body list_egress_routes '{}' 10)" --max-time 1 || true
+	[ "$status_code" = 000 ]
+	[ "$(grep -c accepted "$BATS_TEST_TMPDIR/accepts")" = 2 ]
+	# the first gets its answer when the 5 s are up: a tool error
+	wait "$slow"
+	[ "$(jq -r .result.isError "$BATS_TEST_TMPDIR/slow")" = true ]
+	[ "$(jq -r '.result.content[0].text' "$BATS_TEST_TMPDIR/slow")" = \
+		"could not read the egress routes: $ADMIN: Timeout was reached" ]
+}
+
 @test "under bb-sidecar: approve signals the supervisor, which has egress reload" {
 	jq -n --argjson argv "$(egress_argv)" \
 		'{version: 1, daemons: [{name: "egress", argv: $argv, env: ["PATH", "EGRESS_TOKEN_0"], reload_signal: "SIGHUP"}]}' \
