@@ -30,32 +30,41 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# Wait up to $2 seconds (default 5) for a path, a port (host:port) or an
-# abstract unix socket (abstract:NAME) to answer.
-wait_for() {
-	local what=$1 limit=${2:-5} i=0
-	while [ "$i" -lt $((limit * 20)) ]; do
-		case $what in
-		abstract:*) socat -t 1 - "ABSTRACT-CONNECT:${what#abstract:}" </dev/null >/dev/null 2>&1 && return 0 ;;
-		*:[0-9]*) (exec 3<>"/dev/tcp/${what%:*}/${what##*:}") 2>/dev/null && return 0 ;;
-		*) [ -e "$what" ] && return 0 ;;
-		esac
+# wait_until SECONDS COMMAND...: run COMMAND every 50 ms until it
+# succeeds, for up to SECONDS; fails when it never does.
+wait_until() {
+	local limit=$(($1 * 20)) i=0
+	shift
+	while [ "$i" -lt "$limit" ]; do
+		"$@" && return 0
 		sleep 0.05
 		i=$((i + 1))
 	done
-	echo "timed out waiting for $what" >&2
+	return 1
+}
+
+# Whether a path, a port (host:port) or an abstract unix socket
+# (abstract:NAME) answers.
+is_answering() {
+	case $1 in
+	abstract:*) socat -t 1 - "ABSTRACT-CONNECT:${1#abstract:}" </dev/null >/dev/null 2>&1 ;;
+	*:[0-9]*) (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null ;;
+	*) [ -e "$1" ] ;;
+	esac
+}
+
+# Wait up to $2 seconds (default 5) for a path, a port (host:port) or an
+# abstract unix socket (abstract:NAME) to answer.
+wait_for() {
+	wait_until "${2:-5}" is_answering "$1" && return 0
+	echo "timed out waiting for $1" >&2
 	return 1
 }
 
 # Wait up to $3 seconds (default 5) for file $1 to contain the text $2;
 # on a timeout, say so and show the file.
 wait_for_text() {
-	local i=0 limit=$((${3:-5} * 20))
-	while [ "$i" -lt "$limit" ]; do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.05
-		i=$((i + 1))
-	done
+	wait_until "${3:-5}" grep -qF -- "$2" "$1" 2>/dev/null && return 0
 	echo "timed out waiting for '$2' in $1:" >&2
 	cat "$1" >&2
 	return 1

@@ -221,7 +221,10 @@ $b $SLUG blocked capability: no gcc in the image"
 	[ "$(grep -c 'HUP\|USR1' "$BATS_TEST_TMPDIR/signals")" = 0 ]
 }
 
-@test "with pipelock in the chain, approve re-renders its allowlist and restarts it through the sidecar" {
+# A bottle with pipelock in the chain (its pipelock.yaml rendered from
+# the plan), the server, a sidecar that records signals, and a route for
+# pypi.org proposed: its id in $id.
+pipelock_proposal() {
 	plan_file
 	jq '.pipelock.ca_cert = "/state/pipelock/ca.pem" | .pipelock.ca_key = "/state/pipelock/ca.key"' \
 		"$STATE/plan.json" >plan.tmp && mv plan.tmp "$STATE/plan.json"
@@ -229,6 +232,10 @@ $b $SLUG blocked capability: no gcc in the image"
 	start_serve --timeout 0.05
 	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/sidecar.pid"
 	id=$(propose request_egress_route '{"host": "pypi.org", "reason": "pip"}')
+}
+
+@test "with pipelock in the chain, approve re-renders its allowlist and restarts it through the sidecar" {
+	pipelock_proposal
 	run bb-supervise approve "$id"
 	assert_success
 	assert_output --partial 'pipelock.yaml re-rendered'
@@ -244,13 +251,7 @@ $b $SLUG blocked capability: no gcc in the image"
 }
 
 @test "approve finds bb-render-pipelock next to bb-supervise when bb is not on PATH" {
-	plan_file
-	jq '.pipelock.ca_cert = "/state/pipelock/ca.pem" | .pipelock.ca_key = "/state/pipelock/ca.key"' \
-		"$STATE/plan.json" >plan.tmp && mv plan.tmp "$STATE/plan.json"
-	bb-render-pipelock -o "$STATE/pipelock.yaml" "$STATE/plan.json"
-	start_serve --timeout 0.05
-	start_signal_recorder "$BATS_TEST_TMPDIR/signals" "$STATE/sidecar.pid"
-	id=$(propose request_egress_route '{"host": "pypi.org", "reason": "pip"}')
+	pipelock_proposal
 	# as bb-up's sidecars and an operator without bb installed run it
 	[ ! -e /usr/bin/bb-render-pipelock ] && [ ! -e /bin/bb-render-pipelock ]
 	PATH=/usr/bin:/bin run "$BB_ROOT/bin/bb-supervise" approve "$id"

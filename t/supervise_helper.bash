@@ -103,14 +103,12 @@ call_body() {
 
 # The one pending proposal's id (waits up to 5 s for it to appear).
 pending_id() {
-	local i=0 f
-	while [ $i -lt 100 ]; do
-		for f in "$QUEUE"/*.proposal.json; do
-			[ -e "$f" ] && { basename "$f" .proposal.json; return 0; }
-		done
-		sleep 0.05
-		i=$((i + 1))
-	done
+	local f
+	if wait_until 5 compgen -G "$QUEUE/*.proposal.json" >/dev/null; then
+		f=$(compgen -G "$QUEUE/*.proposal.json" | head -n 1)
+		basename "$f" .proposal.json
+		return 0
+	fi
 	echo "no proposal appeared in $QUEUE" >&2
 	return 1
 }

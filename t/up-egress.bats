@@ -133,11 +133,7 @@ killed_then_next_run() {
 		-E "--resolve=api.example.test:443:$ADDR" demo -- sleep "$nap" 3>&- &
 	up=$!
 	PIDS+=($up)
-	for _ in $(seq 300); do
-		pgrep -f "^sleep $nap" >/dev/null && break
-		sleep 0.05
-	done
-	pgrep -f "^sleep $nap" >/dev/null
+	up_wait_nap "$nap" 15
 	slug=$(ls "$XDG_STATE_HOME/bb/bottles")
 	pgrep -f "bb-egress serve --routes $XDG_STATE_HOME/bb/bottles/$slug/" >/dev/null
 	kill -KILL "$up"

@@ -55,6 +55,14 @@ up_manifest() {
 	printf -- '---\nbottle: dev\n---\nYou are a test.\n' >"$HOME/.bot-bottle/agents/demo.md"
 }
 
+# up_wait_nap NAP [SECONDS]: wait up to SECONDS (default 10) for the
+# agent's `sleep NAP` to run.
+up_wait_nap() {
+	wait_until "${2:-10}" pgrep -f "^sleep $1" >/dev/null && return 0
+	echo "the agent's sleep $1 never ran" >&2
+	return 1
+}
+
 # Stop what the test started in the background (PIDS).
 up_teardown() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done

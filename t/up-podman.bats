@@ -65,11 +65,7 @@ start_napping() {
 	bb-up -y -b "$ENGINE" -p plan.json -N t -- sleep "$NAP" 3>&- &
 	UP=$!
 	PIDS+=($UP)
-	for _ in $(seq 200); do
-		pgrep -f "^sleep $NAP" >/dev/null && break
-		sleep 0.05
-	done
-	pgrep -f "^sleep $NAP" >/dev/null
+	up_wait_nap "$NAP"
 	CID=$(ct inspect -f '{{.Id}}' "bb-$SLUG")
 	[ -n "$CID" ]
 	MNT=$(ct_mount_mark "$CID")
