@@ -1163,6 +1163,15 @@ static int handle_head(struct conn *c)
 
 /* ---- callbacks ---------------------------------------------------- */
 
+/* The bufferevent that owns the socket: a TLS filter's underlying one
+ * (the filter writes its records into it at once), else bev itself. */
+static struct bufferevent *sock_bev(struct bufferevent *bev)
+{
+	struct bufferevent *under = bufferevent_get_underlying(bev);
+
+	return under ? under : bev;
+}
+
 /* Write what bev holds in this loop turn.  Left to itself libevent arms
  * EPOLLOUT when output arrives, waits a turn for the socket to report
  * writable, writes, and disarms: two epoll_ctl and an epoll_wait for each
@@ -1173,32 +1182,52 @@ static int handle_head(struct conn *c)
  * the run for the end of the connect) nor during a TLS handshake. */
 static void write_now(struct bufferevent *bev)
 {
-	struct bufferevent *under = bufferevent_get_underlying(bev);
 	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 
-	if (under) /* a TLS filter writes its records into under at once */
-		bev = under;
-	else if (ssl && !SSL_is_init_finished(ssl))
+	if (!bufferevent_get_underlying(bev) && ssl && !SSL_is_init_finished(ssl))
 		return;
+	bev = sock_bev(bev);
 	if (evbuffer_get_length(bufferevent_get_output(bev)) &&
 	    event_pending(&bev->ev_write, EV_WRITE, NULL))
 		event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
+/* Which sides had nothing queued when a callback began.  Only those get
+ * write_now: bytes still queued from before mean the socket was full and
+ * EPOLLOUT is armed, and a write now would only get EAGAIN. */
+struct idle_out {
+	int client, up;
+};
+
+static int out_empty(struct bufferevent *bev)
+{
+	return !bev || !evbuffer_get_length(bufferevent_get_output(sock_bev(bev)));
+}
+
+static struct idle_out idle_out(const struct conn *c)
+{
+	struct idle_out o;
+
+	o.client = out_empty(c->bev);
+	o.up = !c->up || out_empty(c->up->bev);
+	return o;
+}
+
 /* After a callback that may have queued bytes for either side. */
-static void write_both(struct conn *c)
+static void write_both(struct conn *c, struct idle_out o)
 {
 	struct upstream *u = c->up;
 
-	if (c->bev)
+	if (c->bev && o.client)
 		write_now(c->bev);
-	if (u && u->bev && u->ready && u->connected)
+	if (u && u->bev && u->ready && u->connected && o.up)
 		write_now(u->bev);
 }
 
 static void client_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct idle_out o = idle_out(c);
 	int rc = 0;
 
 	switch (c->st) {
@@ -1218,7 +1247,7 @@ static void client_read(struct bufferevent *bev, void *arg)
 	if (rc < 0)
 		conn_free(c);
 	else
-		write_both(c);
+		write_both(c, o);
 }
 
 static void client_write(struct bufferevent *bev, void *arg)
@@ -1249,6 +1278,7 @@ static void up_read(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	struct upstream *u = c->up;
+	struct idle_out o = idle_out(c);
 	int rc = 0;
 
 	if (!u || u->bev != bev)
@@ -1265,7 +1295,7 @@ static void up_read(struct bufferevent *bev, void *arg)
 	if (rc < 0 && c->st != C_CLOSING)
 		conn_free(c);
 	else
-		write_both(c);
+		write_both(c, o);
 }
 
 static void up_write(struct bufferevent *bev, void *arg)
@@ -1339,12 +1369,14 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) && c->active && !u->proxy_wait &&
 	    c->st != C_RELAY) {
 		/* A response delimited by the close ends here. */
+		struct idle_out o = idle_out(c);
+
 		bb_http_feed(&u->p, NULL, 0, &reason);
 		if (u->msg.complete) {
 			if (exchange_done(c) < 0)
 				conn_free(c);
 			else
-				write_both(c);
+				write_both(c, o);
 			return;
 		}
 	}
