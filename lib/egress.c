@@ -371,7 +371,9 @@ static void pool_put(struct upstream *u)
 	    !u->msg.complete || !u->msg.keep_alive || u->msg.upgrade ||
 	    evbuffer_get_length(bufferevent_get_input(u->bev)) ||
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) ||
-	    evbuffer_get_length(u->pending)) {
+	    evbuffer_get_length(u->pending) ||
+	    (bufferevent_openssl_get_ssl(u->bev) &&
+	     SSL_has_pending(bufferevent_openssl_get_ssl(u->bev)))) {
 		up_free(u);
 		return;
 	}
@@ -716,6 +718,7 @@ static int proxy_established(struct conn *c, struct upstream *u)
 			refuse(c, 502, "cannot start upstream TLS");
 			return -1;
 		}
+		SSL_set_read_ahead(ssl, 0); /* it reads from memory */
 		tb = bufferevent_openssl_filter_new(S.base, u->bev, ssl,
 						    BUFFEREVENT_SSL_CONNECTING,
 						    BEV_OPT_CLOSE_ON_FREE);
@@ -1192,6 +1195,25 @@ static void write_now(struct bufferevent *bev)
 		event_active(&bev->ev_write, EV_WRITE, 1);
 }
 
+/* OpenSSL reads ahead (a record's header and body, or several records,
+ * in one read), but libevent 2.1 reads again only when the socket says
+ * so, not while OpenSSL still holds records: run its read handler for
+ * those, else a request that came with the handshake's last flight, or
+ * behind another, would wait for bytes that never come.  Called wherever
+ * reading may resume: after our callbacks, when the other side drained,
+ * when a handshake ends. */
+static void read_now(struct bufferevent *bev)
+{
+	SSL *ssl;
+
+	if (!bev || bufferevent_get_underlying(bev) ||
+	    !(ssl = bufferevent_openssl_get_ssl(bev)) ||
+	    !SSL_is_init_finished(ssl) || !SSL_has_pending(ssl))
+		return;
+	if (event_pending(&bev->ev_read, EV_READ, NULL))
+		event_active(&bev->ev_read, EV_READ, 1);
+}
+
 /* Which sides had nothing queued when a callback began.  Only those get
  * write_now: bytes still queued from before mean the socket was full and
  * EPOLLOUT is armed, and a write now would only get EAGAIN. */
@@ -1213,7 +1235,7 @@ static struct idle_out idle_out(const struct conn *c)
 	return o;
 }
 
-/* After a callback that may have queued bytes for either side. */
+/* After a callback that may have queued or drained bytes on either side. */
 static void write_both(struct conn *c, struct idle_out o)
 {
 	struct upstream *u = c->up;
@@ -1222,6 +1244,9 @@ static void write_both(struct conn *c, struct idle_out o)
 		write_now(c->bev);
 	if (u && u->bev && u->ready && u->connected && o.up)
 		write_now(u->bev);
+	read_now(c->bev);
+	if (u)
+		read_now(u->bev);
 }
 
 static void client_read(struct bufferevent *bev, void *arg)
@@ -1261,8 +1286,10 @@ static void client_write(struct bufferevent *bev, void *arg)
 	}
 	if (evbuffer_get_length(out) <= HWM / 2) {
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (c->up && c->up->bev)
+		if (c->up && c->up->bev) {
 			bufferevent_enable(c->up->bev, EV_READ);
+			read_now(c->up->bev);
+		}
 	}
 }
 
@@ -1272,6 +1299,8 @@ static void client_event(struct bufferevent *bev, short what, void *arg)
 
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
 		conn_free(c);
+	else if (what & BEV_EVENT_CONNECTED)
+		read_now(bev);
 }
 
 static void up_read(struct bufferevent *bev, void *arg)
@@ -1304,8 +1333,10 @@ static void up_write(struct bufferevent *bev, void *arg)
 
 	if (evbuffer_get_length(bufferevent_get_output(bev)) <= HWM / 2) {
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (c->st == C_BODY || c->st == C_RELAY)
+		if (c->st == C_BODY || c->st == C_RELAY) {
 			bufferevent_enable(c->bev, EV_READ);
+			read_now(c->bev);
+		}
 	}
 }
 
@@ -1359,6 +1390,7 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 			evbuffer_add_printf(bufferevent_get_output(bev),
 					    "CONNECT %s:%d HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
 					    u->host, u->port, u->host, u->port);
+		read_now(bev);
 		return;
 	}
 	if (u->proxy_wait && !(what & BEV_EVENT_ERROR) &&
@@ -1649,6 +1681,9 @@ static int tls_setup(const struct bb_egress_cfg *cfg, struct bb_err *err)
 		return bb_errf(err, "TLS", "cannot make a context");
 	SSL_CTX_set_min_proto_version(S.srv, TLS1_2_VERSION);
 	SSL_CTX_set_min_proto_version(S.cli, TLS1_2_VERSION);
+	/* A record in one read, not header then body (see read_now). */
+	SSL_CTX_set_read_ahead(S.srv, 1);
+	SSL_CTX_set_read_ahead(S.cli, 1);
 	SSL_CTX_set_tlsext_servername_callback(S.srv, sni_check);
 	SSL_CTX_set_session_id_context(S.srv, (const unsigned char *)"bb", 2);
 	SSL_CTX_set_verify(S.cli, SSL_VERIFY_PEER, NULL);

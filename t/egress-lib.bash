@@ -254,3 +254,53 @@ for m in (b"hello", b"world"):
     print(got.decode())
 PY
 }
+
+# Through the proxy at 127.0.0.1:$1, CONNECT to $2:$3 and send the TLS
+# handshake's last flight and two pipelined GETs of $5 in ONE segment (the
+# proxy's TLS library then holds the requests before the handshake is even
+# reported done); print the two status lines and bodies, or time out.
+egress_flight_client() {
+	python3 - "$@" <<'PY'
+import socket, ssl, sys
+proxy, host, port, ca, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+s = socket.create_connection(("127.0.0.1", proxy), timeout=5)
+s.sendall(("CONNECT %s:%s HTTP/1.1\r\nHost: %s:%s\r\n\r\n" % (host, port, host, port)).encode())
+r = b""
+while b"\r\n\r\n" not in r:
+    r += s.recv(1)
+ctx = ssl.create_default_context(cafile=ca)
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+t = ctx.wrap_bio(inc, out, server_hostname=host)
+while True:
+    try:
+        t.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        s.sendall(out.read())
+        d = s.recv(65536)
+        if not d:
+            sys.exit("closed during the handshake")
+        inc.write(d)
+req = "GET %s HTTP/1.1\r\nHost: %s:%s\r\n%s\r\n"
+t.write((req % (path, host, port, "")).encode())
+t.write((req % (path, host, port, "Connection: close\r\n")).encode())
+s.sendall(out.read())
+got = b""
+try:
+    while True:
+        try:
+            got += t.read(65536)
+        except ssl.SSLWantReadError:
+            d = s.recv(65536)
+            if not d:
+                break
+            inc.write(d)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            break
+except socket.timeout:
+    print("timed out")
+for line in got.decode().split("\r\n"):
+    if line.startswith("HTTP/") or line.startswith("hello"):
+        print(line)
+PY
+}

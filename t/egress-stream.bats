@@ -102,6 +102,18 @@ data: event 3"
 	assert_output 3
 }
 
+@test "requests in the same segment as the handshake's end are all answered" {
+	egress_start
+	run egress_flight_client "$EP" up.test "$NP" ca/ca.pem /v1/hello
+	assert_success
+	assert_output "HTTP/1.1 200 OK
+hello v1
+HTTP/1.1 200 OK
+hello v1"
+	run grep -c '"path":"/v1/hello","decision":"allow","status":200' audit.log
+	assert_output 2
+}
+
 @test "an idle upstream connection is reused by the agent's next connection" {
 	egress_start
 	a=$(pcurl "https://up.test:$NP/v1/conn")
