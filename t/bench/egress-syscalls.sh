@@ -75,7 +75,9 @@ count() {
 			n, t, a / t, r / t, w / t, c / t, e / t, cpu / hz * 1e6 / t }'
 }
 
-echo "bb-egress system calls per keep-alive request: $(date -u +%Y-%m-%dT%H:%MZ), $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), counted with $COUNTER, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+WHAT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')
+[ -z "${BB_EGRESS:-}" ] || WHAT="BB_EGRESS=$BB_EGRESS"
+echo "bb-egress system calls per keep-alive request: $(date -u +%Y-%m-%dT%H:%MZ), $WHAT, counted with $COUNTER, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "| connections | requests | syscalls | read | write | epoll_ctl | epoll_wait | CPU µs (load-dependent) |"
 echo "|------------:|---------:|---------:|-----:|------:|----------:|-----------:|-------------:|"
