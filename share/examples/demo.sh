@@ -68,6 +68,20 @@ chmod 700 "$HOME/.ssh"
 step() {
 	printf '\n### %s\n' "$*"
 }
+# Wait up to 10 s for a TCP listener on $1:$2 (a stand-in started in the
+# background must answer before the bottle is launched).
+wait_listening() {
+	python3 - "$1" "$2" <<'PY'
+import socket, sys, time
+for _ in range(200):
+    try:
+        socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()
+        sys.exit(0)
+    except OSError:
+        time.sleep(0.05)
+sys.exit("demo: nothing listens on %s:%s" % (sys.argv[1], sys.argv[2]))
+PY
+}
 
 step "operator: stand-ins for the outside world"
 # A free loopback address of our own for the HTTPS stand-in on port 443.
@@ -85,6 +99,7 @@ GH_PAT=ghp_demo$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
 export GH_PAT
 ECHO_EXPECT_TOKEN=$GH_PAT python3 "$examples/https-echo.py" "$addr" 443 api.pem api.key &
 pids="$pids $!"
+wait_listening "$addr" 443
 echo "HTTPS stand-in for api.github.com and status.example.test on $addr:443"
 
 # The git upstream: sshd on loopback, a bare repository with one commit.
@@ -97,6 +112,7 @@ mkdir -p /run/sshd 2>/dev/null || true
 	-o StrictModes=no -o UsePAM=no -o PasswordAuthentication=no \
 	-o PermitRootLogin=prohibit-password -o PidFile=none 2>"$demo/sshd.log" &
 pids="$pids $!"
+wait_listening 127.0.0.1 "$port"
 git init -q --bare -b main "$demo/upstream/app.git"
 git init -q -b main "$demo/seed"
 git -C "$demo/seed" -c user.name=op -c user.email=op@example.com commit -q --allow-empty -m "Initial commit"

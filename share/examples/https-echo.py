@@ -29,5 +29,7 @@ class Echo(http.server.BaseHTTPRequestHandler):
 srv = http.server.ThreadingHTTPServer((sys.argv[1], int(sys.argv[2])), Echo)
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[3], sys.argv[4])
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+# The handshake in the request's thread, on its first read: one slow or
+# silent client must not hold up the accept loop.
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
 srv.serve_forever()
