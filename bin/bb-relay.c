@@ -46,12 +46,15 @@ static char **read_env(int fd)
 	return env; /* lives until exec */
 }
 
-static void serve(struct bb_relay *rs, int n)
+static void serve(struct bb_relay *rs, int n, pid_t agent)
 {
 	struct bb_err err = {0};
 
-	/* The relay lives exactly as long as the agent's process. */
+	/* The relay lives exactly as long as the agent's process; one that
+	 * exits before the death signal is armed leaves us reparented. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != agent)
+		_exit(0);
 	prctl(PR_SET_NAME, "bb-relay");
 	/* A peer that resets must cost one connection, not every relay. */
 	signal(SIGPIPE, SIG_IGN);
@@ -97,11 +100,13 @@ int main(int argc, char **argv)
 	if (envfd >= 0)
 		env = read_env(envfd);
 	if (n > 0) {
+		pid_t agent = getpid();
+
 		pid = fork();
 		if (pid < 0)
 			bb_failx(1, "fork: %s", strerror(errno));
 		if (pid == 0)
-			serve(rs, n);
+			serve(rs, n, agent);
 		for (int i = 0; i < n; i++)
 			close(rs[i].fd);
 	}
